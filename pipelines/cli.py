@@ -1,0 +1,214 @@
+"""The `ktlab` command line (also `python -m pipelines`).
+
+```
+ktlab data                    # summary of the prepared bundled AAPL data
+ktlab tune                    # the main job: Hyperband on the LSTM, bundled AAPL data
+ktlab tune --tuner bayesian --max-trials 20 --config configs/default.toml
+ktlab brackets --max-epochs 81 --factor 3
+```
+
+Bad input prints one `ktlab: error: ...` line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, NoReturn
+
+from pipelines.errors import KtlabError
+
+# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) hides the real output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Flags that override config keys: flag destination -> (section, key).
+FLAG_KEYS = {
+    "data": ("data", "source"),
+    "lookback": ("data", "lookback"),
+    "test_size": ("data", "test_size"),
+    "validation_size": ("data", "validation_size"),
+    "target": ("data", "target"),
+    "calendar": ("data", "calendar"),
+    "log_returns": ("data", "log_returns"),
+    "fill": ("data", "fill"),
+    "date_column": ("data", "date_column"),
+    "target_column": ("data", "target_column"),
+    "task": ("data", "task"),
+    "batch_size": ("data", "batch_size"),
+    "train_window": ("data", "train_window"),
+    "validation_window": ("data", "validation_window"),
+    "step": ("data", "step"),
+    "model": ("model", "name"),
+    "tuner": ("tuner", "name"),
+    "max_epochs": ("tuner", "max_epochs"),
+    "factor": ("tuner", "factor"),
+    "hyperband_iterations": ("tuner", "hyperband_iterations"),
+    "max_trials": ("tuner", "max_trials"),
+    "num_initial_points": ("tuner", "num_initial_points"),
+    "executions_per_trial": ("tuner", "executions_per_trial"),
+    "objective": ("tuner", "objective"),
+    "patience": ("tuner", "patience"),
+    "validation": ("tuner", "validation"),
+    "max_consecutive_failed_trials": ("tuner", "max_consecutive_failed_trials"),
+    "seed": ("run", "seed"),
+    "output_dir": ("run", "output_dir"),
+    "run_name": ("run", "run_name"),
+    "overwrite": ("run", "overwrite"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _size(text: str) -> int | float:
+    """A split size: whole days (800) or a fraction (0.2)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number of days nor a "
+                                         f"fraction") from None
+
+
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--config", help="TOML or YAML config file; flags override it")
+    group.add_argument("--data", metavar="SOURCE",
+                       help="bundled ticker (AAPL, MSFT, IBM, GOOG), bundled table (diabetes, "
+                            "breast_cancer) or a CSV path")
+    group.add_argument("--model", help="lstm (stock series, default) or dense (tables)")
+    group.add_argument("--lookback", type=int, help="days in each input window (default 30)")
+    group.add_argument("--test-size", type=_size,
+                       help="held-out test: days (stocks, default 800) or fraction (tables)")
+    group.add_argument("--validation-size", type=_size,
+                       help="validation: days (stocks, default 500) or fraction (tables)")
+    group.add_argument("--target", help="close (next day's close, default) or return")
+    group.add_argument("--calendar", action="store_true", default=None,
+                       help="add one-hot year/month/day features")
+    group.add_argument("--log-returns", action="store_true", default=None,
+                       help="add the day's log return as a feature")
+    group.add_argument("--fill", help="missing values: error (default), ffill or drop")
+    group.add_argument("--date-column", help="date column of a CSV in another layout")
+    group.add_argument("--target-column", help="target column of a custom CSV or a table")
+    group.add_argument("--task", help="tables: auto (default), regression or classification")
+    group.add_argument("--batch-size", type=int, help="dataset batch size (default 32)")
+    group.add_argument("--train-window", type=int, help="walk-forward training days")
+    group.add_argument("--validation-window", type=int, help="walk-forward validation days")
+    group.add_argument("--step", type=int, help="walk-forward step in days")
+
+
+def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("search")
+    group.add_argument("--tuner", help="hyperband (default), bayesian, random, grid, ...")
+    group.add_argument("--max-epochs", type=int,
+                       help="Hyperband's largest budget; epochs per trial for the others")
+    group.add_argument("--factor", type=int, help="Hyperband's reduction factor (default 3)")
+    group.add_argument("--hyperband-iterations", type=int, help="Hyperband iterations")
+    group.add_argument("--max-trials", type=int, help="trials for bayesian/random/grid")
+    group.add_argument("--num-initial-points", type=int, help="bayesian: random trials first")
+    group.add_argument("--executions-per-trial", type=int, help="models trained per trial")
+    group.add_argument("--objective", help="metric to minimise or maximise (val_loss)")
+    group.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    group.add_argument("--validation", help="holdout (default) or walk_forward")
+    group.add_argument("--max-consecutive-failed-trials", type=int,
+                       help="failed trials in a row that end the search (default 3)")
+    group.add_argument("--seed", type=int, help="seed of the search and the models")
+    group.add_argument("--output-dir", help="parent folder of run directories (runs)")
+    group.add_argument("--run-name", help="run directory name (default: model-tuner-data-seed)")
+    group.add_argument("--overwrite", action="store_true", default=None,
+                       help="replace an existing run directory of the same name")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `ktlab` argument parser with its subcommands."""
+    parser = _Parser(prog="ktlab", description="Tune Keras models with Keras Tuner.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    data = commands.add_parser("data", help="summarise the prepared data")
+    _add_data_flags(data)
+    tune = commands.add_parser("tune", help="run a search and write a run directory")
+    _add_data_flags(tune)
+    _add_tune_flags(tune)
+    brackets = commands.add_parser("brackets", help="print Hyperband's schedule")
+    brackets.add_argument("--max-epochs", type=int, default=81)
+    brackets.add_argument("--factor", type=int, default=3)
+    brackets.add_argument("--hyperband-iterations", type=int, default=1)
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> Any:
+    from pipelines.config import load_config
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for destination, (section, key) in FLAG_KEYS.items():
+        value = getattr(args, destination, None)
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    return load_config(args.config, overrides)
+
+
+def _command_data(args: argparse.Namespace) -> int:
+    from pipelines.run import make_pipeline
+
+    config = _config_from_args(args)
+    prepared = make_pipeline(config).prepare()
+    print(prepared.summary())
+    return 0
+
+
+def _command_tune(args: argparse.Namespace) -> int:
+    from pipelines.run import run_search
+
+    run_search(_config_from_args(args))
+    return 0
+
+
+def _command_brackets(args: argparse.Namespace) -> int:
+    from tuners import schedule
+
+    for name, value, minimum in (("--max-epochs", args.max_epochs, 1),
+                                 ("--factor", args.factor, 2),
+                                 ("--hyperband-iterations", args.hyperband_iterations, 1)):
+        if value < minimum:
+            raise KtlabError(f"{name} must be >= {minimum}, got {value}")
+    ours = schedule.keras_tuner_schedule(args.max_epochs, args.factor,
+                                         args.hyperband_iterations)
+    paper = schedule.paper_schedule(args.max_epochs, args.factor)
+    print("keras-tuner's Hyperband (what `ktlab tune --tuner hyperband` runs):")
+    print(schedule.format_schedule(ours))
+    print()
+    print("Li et al. (2018), Hyperband paper:")
+    print(schedule.format_schedule(paper))
+    print()
+    print("Differences:")
+    for line in schedule.compare_schedules(ours, paper) or ["none"]:
+        print(f"  {line}")
+    return 0
+
+
+COMMANDS = {"data": _command_data, "tune": _command_tune, "brackets": _command_brackets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs `ktlab` with `argv` (default: the process arguments) and returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except KtlabError as error:
+        print(f"ktlab: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

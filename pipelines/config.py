@@ -1,0 +1,258 @@
+"""Typed run configuration, read from TOML or YAML and overridden by command-line flags.
+
+A config file has up to four tables, each optional: `[data]`, `[model]`, `[tuner]` and
+`[run]`. Their keys are the fields of the dataclasses below; `configs/default.toml` lists
+them all with their defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import tomllib
+import types
+import typing
+from typing import Any
+
+import yaml
+
+from pipelines.errors import ConfigError
+
+MODELS = ("lstm", "dense")
+VALIDATIONS = ("holdout", "walk_forward")
+DEFAULT_SOURCE = {"lstm": "AAPL", "dense": "diabetes"}
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the data comes from and how the pipeline prepares it.
+
+    `source` is a bundled ticker (AAPL, MSFT, IBM, GOOG), a bundled table (diabetes,
+    breast_cancer) or a CSV path; empty means AAPL for the LSTM and diabetes for the
+    dense network. Sizes of stock splits are in days; tabular ones are fractions.
+    """
+
+    source: str = ""
+    lookback: int = 30
+    test_size: int | float = 800
+    validation_size: int | float = 500
+    target: str = "close"
+    rolling_window: int = 5
+    moving_average_window: int = 30
+    calendar: bool = False
+    log_returns: bool = False
+    fill: str = "error"
+    date_column: str | None = None
+    target_column: str | None = None
+    task: str = "auto"
+    batch_size: int = 32
+    train_window: int = 1500
+    validation_window: int = 250
+    step: int = 250
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Which hypermodel to tune, and overrides of its search space.
+
+    `search_space` maps constructor arguments of the hypermodel to new ranges, e.g.
+    `{"units": [32, 64], "max_layers": 2}`; see `hypermodels/` for the names.
+    """
+
+    name: str = "lstm"
+    search_space: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TunerConfig:
+    """Which search strategy to run and its budget.
+
+    `max_epochs` is Hyperband's largest budget per configuration and the epochs of each
+    trial for the other tuners.
+    """
+
+    name: str = "hyperband"
+    max_epochs: int = 9
+    factor: int = 3
+    hyperband_iterations: int = 1
+    max_trials: int = 10
+    num_initial_points: int | None = None
+    executions_per_trial: int = 1
+    objective: str = "val_loss"
+    patience: int = 3
+    validation: str = "holdout"
+    max_consecutive_failed_trials: int = 3
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Seed and where the run directory goes."""
+
+    seed: int = 42
+    output_dir: str = "runs"
+    run_name: str = ""
+    overwrite: bool = False
+
+
+@dataclasses.dataclass
+class Config:
+    """A whole run: data, model, tuner and run settings."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    tuner: TunerConfig = dataclasses.field(default_factory=TunerConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data, as written to the run directory."""
+        return dataclasses.asdict(self)
+
+    @property
+    def source(self) -> str:
+        """The data source, with the model's default filled in."""
+        return self.data.source or DEFAULT_SOURCE.get(self.model.name, "AAPL")
+
+    @property
+    def run_name(self) -> str:
+        """The run directory's name: given, or derived from model, tuner, data and seed."""
+        if self.run.run_name:
+            return self.run.run_name
+        data = pathlib.Path(self.source).stem.split(".")[0]
+        return f"{self.model.name}-{self.tuner.name}-{data}-seed{self.run.seed}"
+
+    @property
+    def run_dir(self) -> pathlib.Path:
+        """Where this run's files go."""
+        return pathlib.Path(self.run.output_dir) / self.run_name
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "tuner": TunerConfig, "run": RunConfig}
+
+
+def load_config(path: str | pathlib.Path | None = None,
+                overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Builds a `Config` from an optional TOML/YAML file and flag overrides.
+
+    Args:
+        path: A `.toml`, `.yaml` or `.yml` file, or None for the defaults.
+        overrides: `{section: {field: value}}` applied after the file (command-line flags).
+
+    Returns:
+        The checked configuration.
+
+    Raises:
+        ConfigError: For a missing or unparsable file, an unknown section or key, a value
+            of the wrong type, or a value out of range.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_file(pathlib.Path(path))
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown config section {unknown[0]!r}; use {', '.join(SECTIONS)}")
+    sections = {}
+    for section, cls in SECTIONS.items():
+        values = raw.get(section) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section [{section}] must be a table of keys")
+        sections[section] = _build(section, cls, values)
+    config = Config(**sections)
+    validate(config)
+    return config
+
+
+def _read_file(path: pathlib.Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; check the path")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"config file {path.name} must end in .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ConfigError(f"cannot parse {path.name}: {first_line}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path.name} must hold tables such as [tuner]")
+    return data
+
+
+def _build(section: str, cls: type, values: dict[str, Any]) -> Any:
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"unknown config key {section}.{key}; valid keys: "
+                              f"{', '.join(fields)}")
+        if not _matches(value, hints[key]):
+            raise ConfigError(f"config key {section}.{key} must be {_type_name(hints[key])}, "
+                              f"got {value!r}")
+    return cls(**values)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, float)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return "empty"
+    if typing.get_origin(hint) is dict:
+        return "a table"
+    return {int: "a whole number", float: "a decimal number", str: "text",
+            bool: "true or false"}.get(hint, str(hint))
+
+
+def validate(config: Config) -> None:
+    """Checks ranges and names that a type cannot express.
+
+    Raises:
+        ConfigError: Naming the key or flag and the fix.
+    """
+    from tuners import TUNERS
+
+    tuner = config.tuner
+    if config.model.name not in MODELS:
+        raise ConfigError(f"unknown model {config.model.name!r}; use one of {', '.join(MODELS)}")
+    if tuner.name not in TUNERS:
+        raise ConfigError(f"unknown tuner {tuner.name!r}; use one of {', '.join(TUNERS)}")
+    if tuner.validation not in VALIDATIONS:
+        raise ConfigError(f"unknown validation {tuner.validation!r}; use one of "
+                          f"{', '.join(VALIDATIONS)}")
+    checks = (
+        ("max epochs", "--max-epochs", tuner.max_epochs, 1),
+        ("factor", "--factor", tuner.factor, 2),
+        ("max trials", "--max-trials", tuner.max_trials, 1),
+        ("hyperband iterations", "--hyperband-iterations", tuner.hyperband_iterations, 1),
+        ("executions per trial", "--executions-per-trial", tuner.executions_per_trial, 1),
+        ("patience", "--patience", tuner.patience, 0),
+        ("max consecutive failed trials", "--max-consecutive-failed-trials",
+         tuner.max_consecutive_failed_trials, 1),
+        ("lookback", "--lookback", config.data.lookback, 1),
+        ("batch size", "--batch-size", config.data.batch_size, 1),
+    )
+    for name, flag, value, minimum in checks:
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}; fix {flag}")
+    run_name = config.run.run_name
+    if run_name and (run_name in (".", "..") or "/" in run_name or "\\" in run_name):
+        raise ConfigError(f"run name {run_name!r} must be a plain name without path separators "
+                          f"or '..'; use --output-dir to choose the parent folder")

@@ -1,0 +1,245 @@
+"""Reading price series and tables from the bundled data or a user's CSV file.
+
+Every reader returns a clean frame or raises a `DataError` whose message names the
+problem and the fix. Nothing here scales or splits: that is `pipelines.data`'s job.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import DataError
+
+DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data"
+BUNDLED_STOCKS_FILE = DATA_DIR / "stocks.csv.gz"
+BUNDLED_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
+BUNDLED_TABLES = ("diabetes", "breast_cancer")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+FILL_POLICIES = ("error", "ffill", "drop")
+
+# Header layouts that are recognised without being told which column is which.
+YAHOO_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
+ALPHA_VANTAGE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+MISSING_MARKERS = ("", "null", "NULL", "NaN", "nan", "NA", "N/A")
+
+
+def is_bundled_ticker(source: str) -> bool:
+    """Tells whether `source` names one of the bundled tickers (case-insensitive)."""
+    return str(source).upper() in BUNDLED_TICKERS
+
+
+def load_stock_frame(
+    source: str | pathlib.Path = "AAPL",
+    *,
+    date_column: str | None = None,
+    target_column: str | None = None,
+    fill: str = "error",
+) -> pd.DataFrame:
+    """Loads a daily price series as a frame indexed by date.
+
+    Args:
+        source: A bundled ticker (`AAPL`, `MSFT`, `IBM`, `GOOG`) or the path of a CSV file
+            in Yahoo format (`Date,Open,High,Low,Close,Adj Close,Volume`), Alpha Vantage
+            format (`timestamp,open,high,low,close,volume`), or any layout when
+            `date_column` and `target_column` are given.
+        date_column: The date column of a CSV in another layout.
+        target_column: The column to forecast in another layout; it becomes `close`.
+        fill: What to do with missing values: `error` (default), `ffill` (carry the
+            last known value forward) or `drop` (drop those rows).
+
+    Returns:
+        A frame indexed by ascending, unique dates, with float columns: `close` always,
+        and whichever of `open`, `high`, `low`, `volume` the source has (plus any other
+        numeric columns of a custom layout).
+
+    Raises:
+        DataError: If the file is missing or unreadable, or its columns or values are
+            unusable; the message names the problem and the fix.
+    """
+    if fill not in FILL_POLICIES:
+        raise DataError(f"unknown fill policy {fill!r}; use one of {', '.join(FILL_POLICIES)}")
+    if is_bundled_ticker(source) and date_column is None and target_column is None:
+        return _load_bundled_ticker(str(source).upper())
+    path = pathlib.Path(source)
+    raw = read_csv(path)
+    name = path.name
+    if date_column is not None or target_column is not None:
+        frame = _from_custom_layout(raw, name, date_column, target_column)
+    elif set(YAHOO_COLUMNS) <= set(raw.columns):
+        frame = _from_yahoo(raw, name)
+    elif set(ALPHA_VANTAGE_COLUMNS) <= set(raw.columns):
+        frame = _from_columns(raw, name, "timestamp", ALPHA_VANTAGE_COLUMNS[1:])
+    else:
+        raise DataError(
+            f"{name}: missing required columns; expected Yahoo ({','.join(YAHOO_COLUMNS)}) "
+            f"or Alpha Vantage ({','.join(ALPHA_VANTAGE_COLUMNS)}) headers, found "
+            f"{','.join(map(str, raw.columns))}; or pass --date-column and --target-column"
+        )
+    return _validate_series(frame, name, fill)
+
+
+def read_csv(path: pathlib.Path) -> pd.DataFrame:
+    """Reads a CSV file with every value as text, so that checks can name bad cells.
+
+    Raises:
+        DataError: If the file does not exist, is empty, or is not a CSV.
+    """
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist; check the path or use a bundled "
+                        f"ticker ({', '.join(BUNDLED_TICKERS)})")
+    if path.is_dir():
+        raise DataError(f"data path {path} is a directory; pass the path of a CSV file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+            EOFError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise DataError(f"cannot read {path.name} as CSV ({first_line}); save it as "
+                        f"comma-separated text with a header row") from None
+    if frame.empty:
+        raise DataError(f"{path.name} has a header but no rows; add data rows")
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+def _load_bundled_ticker(ticker: str) -> pd.DataFrame:
+    if not BUNDLED_STOCKS_FILE.exists():
+        raise DataError(f"bundled data {BUNDLED_STOCKS_FILE} is missing; run ktlab from a "
+                        f"clone of the repository (pip install -e .) or pass a CSV path")
+    frame = pd.read_csv(BUNDLED_STOCKS_FILE, parse_dates=["date"])
+    frame = frame[frame["ticker"] == ticker].drop(columns="ticker")
+    return frame.set_index("date").astype("float64")
+
+
+def _from_yahoo(raw: pd.DataFrame, name: str) -> pd.DataFrame:
+    frame = _from_columns(raw, name, "Date", ("Open", "High", "Low", "Close", "Adj Close",
+                                              "Volume"))
+    # Yahoo's open/high/low/close are not split-adjusted; its Adj Close is. Scaling every
+    # price by the same ratio keeps a split from looking like a crash.
+    ratio = frame.pop("adj close") / frame["close"]
+    for column in PRICE_COLUMNS:
+        frame[column] = frame[column] * ratio
+    return frame
+
+
+def _from_custom_layout(raw: pd.DataFrame, name: str, date_column: str | None,
+                        target_column: str | None) -> pd.DataFrame:
+    if date_column is None or target_column is None:
+        raise DataError("a custom CSV layout needs both --date-column and --target-column")
+    for column in (date_column, target_column):
+        if column not in raw.columns:
+            raise DataError(f"{name}: column {column!r} not found; columns are "
+                            f"{', '.join(map(str, raw.columns))}")
+    renamed = raw.rename(columns={target_column: "close"})
+    others = [column for column in renamed.columns if column not in (date_column, "close")]
+    # Other columns are features only when they are numeric; text columns such as a ticker
+    # symbol are left out rather than rejected.
+    numeric_others = [column for column in others
+                      if pd.to_numeric(renamed[column].replace(list(MISSING_MARKERS), np.nan),
+                                       errors="coerce").notna().mean() > 0.95]
+    return _from_columns(renamed, name, date_column, ["close", *numeric_others])
+
+
+def _from_columns(raw: pd.DataFrame, name: str, date_column: str,
+                  value_columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    dates = pd.to_datetime(raw[date_column], errors="coerce", format="mixed")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise DataError(f"{name}: {date_column!r} value {raw[date_column].iloc[row]!r} on data "
+                        f"row {row + 1} is not a date; use YYYY-MM-DD")
+    values = {}
+    for column in value_columns:
+        text = raw[column].str.strip()
+        numbers = pd.to_numeric(text.replace(list(MISSING_MARKERS), np.nan), errors="coerce")
+        bad = numbers.isna() & ~text.isin(MISSING_MARKERS)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"{name}: column {column!r} has non-numeric value {text.iloc[row]!r} "
+                            f"on data row {row + 1} ({bad.sum()} such values); fix or remove "
+                            f"those cells")
+        values[column.lower()] = numbers.to_numpy(dtype="float64")
+    return pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"))
+
+
+def _validate_series(frame: pd.DataFrame, name: str, fill: str) -> pd.DataFrame:
+    dates = frame.index
+    duplicated = dates.duplicated()
+    if duplicated.any():
+        raise DataError(f"{name}: {duplicated.sum()} duplicate dates (first "
+                        f"{dates[duplicated][0].date()}); keep one row per date")
+    if not dates.is_monotonic_increasing:
+        if dates.is_monotonic_decreasing:
+            # Alpha Vantage and several other exports list the newest day first.
+            frame = frame.iloc[::-1]
+        else:
+            position = int(np.flatnonzero(np.diff(dates.asi8) < 0)[0]) + 1
+            raise DataError(f"{name}: dates are not in order ({dates[position].date()} on data "
+                            f"row {position + 1} follows {dates[position - 1].date()}); sort the "
+                            f"file by date")
+    missing = frame.isna()
+    if missing.any().any():
+        counts = missing.sum()
+        where = ", ".join(f"{column}: {count}" for column, count in counts[counts > 0].items())
+        first = frame.index[missing.any(axis=1).to_numpy()][0].date()
+        if fill == "error":
+            raise DataError(f"{name}: {int(counts.sum())} missing values ({where}; first on "
+                            f"{first}); fill them or pass --fill ffill or --fill drop")
+        frame = frame.ffill().dropna() if fill == "ffill" else frame.dropna()
+    prices = [column for column in PRICE_COLUMNS if column in frame.columns]
+    non_positive = (frame[prices] <= 0).to_numpy()
+    if non_positive.any():
+        row, column = (int(axis[0]) for axis in np.nonzero(non_positive))
+        raise DataError(f"{name}: {int(non_positive.sum())} non-positive prices (first "
+                        f"{prices[column]}={frame[prices[column]].iloc[row]} on "
+                        f"{frame.index[row].date()}); prices must be > 0, fix those rows")
+    if "volume" in frame.columns and (frame["volume"] < 0).any():
+        negative = frame["volume"] < 0
+        raise DataError(f"{name}: {int(negative.sum())} negative volumes (first on "
+                        f"{frame.index[negative.to_numpy()][0].date()}); volume must be >= 0")
+    return frame
+
+
+def load_table(source: str | pathlib.Path, target_column: str | None = None,
+               ) -> tuple[pd.DataFrame, pd.Series]:
+    """Loads a tabular data set as features and a target.
+
+    Args:
+        source: `diabetes` or `breast_cancer` (scikit-learn's bundled sets, offline) or
+            the path of a CSV file.
+        target_column: The target column of a CSV file (required for a file).
+
+    Returns:
+        The feature frame and the target series.
+
+    Raises:
+        DataError: If the file or the target column is unusable.
+    """
+    if str(source) in BUNDLED_TABLES:
+        import sklearn.datasets
+
+        loader = getattr(sklearn.datasets, f"load_{source}")
+        bunch = loader(as_frame=True)
+        return bunch.data, bunch.target.rename("target")
+    path = pathlib.Path(source)
+    raw = read_csv(path)
+    if target_column is None:
+        raise DataError(f"{path.name}: name the target column with --target-column; columns "
+                        f"are {', '.join(raw.columns)}")
+    if target_column not in raw.columns:
+        raise DataError(f"{path.name}: target column {target_column!r} not found; columns are "
+                        f"{', '.join(raw.columns)}")
+    table = raw.replace(list(MISSING_MARKERS), np.nan)
+    missing = table.isna().sum()
+    if missing.any():
+        where = ", ".join(f"{column}: {count}" for column, count in missing[missing > 0].items())
+        raise DataError(f"{path.name}: {int(missing.sum())} missing values ({where}); fill or "
+                        f"drop them before tuning")
+    for column in table.columns:
+        numbers = pd.to_numeric(table[column], errors="coerce")
+        if numbers.notna().all():
+            table[column] = numbers.astype("float64")
+    target = table.pop(target_column)
+    return table, target

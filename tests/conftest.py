@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny real data, written where each test can see it."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_prices(days: int = 160, seed: int = 0, start: str = "2020-01-01") -> pd.DataFrame:
+    """A positive random-walk price series on business days, as the loaders return it."""
+    rng = np.random.default_rng(seed)
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0, 0.01, days)))
+    dates = pd.bdate_range(start, periods=days, name="date")
+    return pd.DataFrame({
+        "open": close * (1 + rng.normal(0, 0.002, days)),
+        "high": close * 1.01,
+        "low": close * 0.99,
+        "close": close,
+        "volume": rng.integers(1_000, 5_000, days).astype("float64"),
+    }, index=dates)
+
+
+@pytest.fixture
+def prices() -> pd.DataFrame:
+    return make_prices()
+
+
+@pytest.fixture
+def write_csv(tmp_path: pathlib.Path):
+    """Writes text to a CSV file under tmp_path and returns its path."""
+
+    def write(text: str, name: str = "prices.csv") -> pathlib.Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def yahoo_csv(frame: pd.DataFrame, adjust: float = 1.0) -> str:
+    """A Yahoo-format CSV of `frame`, whose Adj Close is `adjust` times the close."""
+    rows = ["Date,Open,High,Low,Close,Adj Close,Volume"]
+    for date, row in frame.iterrows():
+        rows.append(f"{date.date()},{row.open},{row.high},{row.low},{row.close},"
+                    f"{row.close * adjust},{int(row.volume)}")
+    return "\n".join(rows) + "\n"

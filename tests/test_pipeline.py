@@ -1,0 +1,201 @@
+"""The shared data pipeline: split sizes, window shapes, leakage, baselines, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_prices
+
+from pipelines import StockPipeline, TabularPipeline, WalkForward
+from pipelines.data import make_stock_features, score
+from pipelines.errors import ConfigError, DataError
+
+LOOKBACK = 5
+
+
+def tiny_pipeline(**overrides) -> StockPipeline:
+    options = {"lookback": LOOKBACK, "test_size": 20, "validation_size": 20, "batch_size": 8,
+               "moving_average_window": 10, "rolling_window": 3,
+               "walk_forward": WalkForward(train_window=40, validation_window=15, step=15)}
+    options.update(overrides)
+    return StockPipeline("unused", **options)
+
+
+def batches(dataset) -> tuple[np.ndarray, np.ndarray]:
+    inputs, targets = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+    return np.concatenate(inputs), np.concatenate(targets)
+
+
+def test_bundled_aapl_split_sizes_and_window_shape():
+    prepared = StockPipeline("AAPL").prepare()
+    # 3,270 days less 29 warm-up days of the 30-day moving average leave 3,241 rows:
+    # 800 test, 500 validation, 1,941 train; each split loses `lookback` rows to windows.
+    assert {name: len(split) for name, split in prepared.splits.items()} == {
+        "train": 1911, "validation": 470, "test": 770}
+    assert prepared.input_shape == (30, 10)
+    assert prepared.feature_names == [
+        "open", "high", "low", "close", "volume", "open_mean_5", "high_mean_5", "low_mean_5",
+        "close_mean_5", "close_ma_30"]
+    inputs, targets = batches(prepared.fit_kwargs()["x"].take(1))
+    assert inputs.shape == (32, 30, 10)
+    assert targets.shape == (32, 1)
+    assert str(prepared.splits["test"].index[-1].date()) == "2013-03-01"
+    assert prepared.baselines["test"]["mse"] == pytest.approx(1.0486, abs=1e-4)
+
+
+def test_scalers_use_training_rows_only(prices):
+    pipeline = tiny_pipeline()
+    prepared = pipeline.prepare(prices)
+    features, numeric, _ = make_stock_features(prices, rolling_window=3,
+                                               moving_average_window=10)
+    train_rows = len(features) - 20 - 20
+    scaler = prepared.preprocessor.named_transformers_["num"]
+    np.testing.assert_allclose(scaler.mean_, features[numeric].iloc[:train_rows].mean())
+    np.testing.assert_allclose(scaler.scale_, features[numeric].iloc[:train_rows].std(ddof=0))
+    train_targets = prepared.splits["train"].actual
+    assert prepared.target_scaler.mean_[0] == pytest.approx(train_targets.mean())
+    assert prepared.target_scaler.scale_[0] == pytest.approx(train_targets.std())
+
+
+def test_no_window_includes_its_target_day_and_splits_do_not_overlap(prices):
+    prepared = tiny_pipeline().prepare(prices)
+    features, _, _ = make_stock_features(prices, rolling_window=3, moving_average_window=10)
+    scaled_close = prepared.preprocessor.named_transformers_["num"].transform(
+        features[prepared.feature_names])[:, 3]
+    previous_target_day = None
+    for name in ("train", "validation", "test"):
+        split = prepared.splits[name]
+        inputs, targets = batches(split.dataset)
+        assert len(inputs) == len(split)
+        for window, target_day in zip(inputs, split.index, strict=True):
+            position = features.index.get_loc(target_day)
+            # The window's last row is the day before the target day.
+            np.testing.assert_allclose(window[:, 3], scaled_close[position - LOOKBACK:position],
+                                       rtol=1e-5)
+        first_input_day = features.index[features.index.get_loc(split.index[0]) - LOOKBACK]
+        if previous_target_day is not None:
+            assert previous_target_day < first_input_day
+        previous_target_day = split.index[-1]
+        np.testing.assert_allclose(
+            prepared.target_scaler.inverse_transform(targets).reshape(-1), split.actual,
+            rtol=1e-5)
+
+
+def test_last_training_target_precedes_first_validation_input(prices):
+    prepared = tiny_pipeline().prepare(prices)
+    features, _, _ = make_stock_features(prices, rolling_window=3, moving_average_window=10)
+    last_train_target = prepared.splits["train"].index[-1]
+    first_validation_target = prepared.splits["validation"].index[0]
+    first_validation_input = features.index[
+        features.index.get_loc(first_validation_target) - LOOKBACK]
+    assert last_train_target < first_validation_input
+
+
+def test_test_rows_never_reach_fit_kwargs(prices):
+    prepared = tiny_pipeline().prepare(prices)
+    kwargs = prepared.fit_kwargs()
+    assert sorted(kwargs) == ["validation_data", "x"]
+    seen = np.concatenate([batches(kwargs["x"])[1], batches(kwargs["validation_data"])[1]])
+    test_targets = prepared.splits["test"].targets
+    assert len(seen) == len(prepared.splits["train"]) + len(prepared.splits["validation"])
+    assert not np.isin(test_targets, seen).any()
+
+
+def test_walk_forward_folds_train_before_validating(prices):
+    prepared = tiny_pipeline().prepare(prices)
+    folds = prepared.folds()
+    # 131 rows before the test split hold folds starting at 0, 15, ..., 75 (40 + 15 rows each).
+    assert len(folds) == 6
+    test_start = prepared.splits["test"].index[0]
+    for number, fold in enumerate(folds):
+        assert fold.index == number
+        assert len(fold.train) == 40 - LOOKBACK
+        assert len(fold.validation) == 15 - LOOKBACK
+        assert fold.train.index[-1] < fold.validation.index[0]
+        assert fold.validation.index[-1] < test_start
+        # Each fold's scaler is fitted on its own training targets only.
+        assert fold.target_scaler.mean_[0] == pytest.approx(fold.train.actual.mean())
+    assert folds[1].train.index[0] > folds[0].train.index[0]
+    assert sorted(folds[0].fit_kwargs()) == ["validation_data", "x"]
+
+
+def test_persistence_baseline_by_hand():
+    prices = make_prices(60)
+    prepared = tiny_pipeline(test_size=12, validation_size=12,
+                             walk_forward=None).prepare(prices)
+    split = prepared.splits["test"]
+    close = prices["close"].to_numpy()
+    # The test targets are the last 12 - 5 days; persistence predicts the day before.
+    actual, forecast = close[-7:], close[-8:-1]
+    np.testing.assert_allclose(split.actual, actual)
+    assert prepared.baselines["test"]["mse"] == pytest.approx(np.mean((forecast - actual) ** 2))
+    assert prepared.baselines["test"]["mae"] == pytest.approx(np.mean(np.abs(forecast - actual)))
+
+
+def test_score_on_a_tiny_series():
+    assert score("regression", [1.0, 2.0, 4.0], [1.0, 3.0, 2.0]) == {
+        "mse": pytest.approx(5 / 3), "mae": pytest.approx(1.0),
+        "rmse": pytest.approx((5 / 3) ** 0.5)}
+    assert score("classification", [0, 1, 1, 1], [1, 1, 1, 1]) == {"accuracy": 0.75}
+
+
+def test_return_target_and_optional_features(prices):
+    prepared = tiny_pipeline(target="return", calendar=True, log_returns=True).prepare(prices)
+    assert "log_return" in prepared.feature_names
+    assert any(name.startswith("month_") for name in prepared.feature_names)
+    split = prepared.splits["validation"]
+    returns = split.actual / split.anchor - 1
+    # A perfect return forecast turns back into the actual prices.
+    perfect = prepared.target_scaler.transform(returns.reshape(-1, 1))
+    np.testing.assert_allclose(prepared.to_original_units(perfect, "validation"), split.actual)
+
+
+def test_too_few_rows_and_oversized_test():
+    short = make_prices(70)
+    with pytest.raises(DataError, match=r"^unused: too few rows for lookback 5: have 70, need "
+                                        r"84 \(9 warm-up, >= 15 train, >= 6 each for validation "
+                                        r"\(20\) and test \(40\)\); use more data or lower "
+                                        r"--lookback, --validation-size or --test-size$"):
+        tiny_pipeline(test_size=40).prepare(short)
+    with pytest.raises(DataError, match=r"^unused: test size 500 is not smaller than the 61 "
+                                        r"rows left after 9 warm-up rows; lower --test-size$"):
+        tiny_pipeline(test_size=500).prepare(short)
+
+
+def test_bad_pipeline_options():
+    with pytest.raises(ConfigError, match="unknown target 'price'; use one of close, return"):
+        StockPipeline("AAPL", target="price")
+    with pytest.raises(ConfigError, match="lookback must be a whole number >= 1, got 0"):
+        StockPipeline("AAPL", lookback=0)
+    with pytest.raises(ConfigError, match="walk-forward windows .* do not fit"):
+        tiny_pipeline(walk_forward=WalkForward(500, 100, 100)).prepare(make_prices()).folds()
+
+
+def test_tabular_pipelines():
+    classification = TabularPipeline("breast_cancer").prepare()
+    assert classification.task == "classification"
+    assert classification.n_classes == 2
+    assert {name: len(split) for name, split in classification.splits.items()} == {
+        "train": 364, "validation": 91, "test": 114}
+    assert classification.input_shape == (30,)
+    assert classification.baselines["test"] == {"accuracy": pytest.approx(72 / 114)}
+    regression = TabularPipeline("diabetes").prepare()
+    assert regression.task == "regression"
+    train = regression.splits["train"]
+    assert regression.target_scaler.mean_[0] == pytest.approx(train.actual.mean())
+    inputs, targets = batches(regression.fit_kwargs()["x"])
+    assert inputs.shape == (282, 10)
+    assert targets.shape == (282, 1)
+    with pytest.raises(ConfigError, match="walk-forward validation needs time-ordered data"):
+        regression.folds()
+
+
+def test_tabular_csv_with_categories(write_csv):
+    rows = ["size,colour,label"] + [f"{i},{'red' if i % 2 else 'blue'},{'a' if i % 3 else 'b'}"
+                                    for i in range(60)]
+    path = write_csv("\n".join(rows), name="table.csv")
+    prepared = TabularPipeline(path, target_column="label").prepare()
+    assert prepared.task == "classification"
+    assert prepared.feature_names == ["size", "colour_blue", "colour_red"]
+    assert isinstance(prepared.splits["test"].index, pd.Index)

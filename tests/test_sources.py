@@ -1,0 +1,138 @@
+"""Reading CSV files and the bundled data: formats, adjustments, and every bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_prices, yahoo_csv
+
+from pipelines import sources
+from pipelines.errors import DataError
+
+
+def test_bundled_tickers_are_split_adjusted_daily_series():
+    frame = sources.load_stock_frame("aapl")
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
+    assert len(frame) == 3270
+    assert str(frame.index[0].date()) == "2000-03-01"
+    assert str(frame.index[-1].date()) == "2013-03-01"
+    # AAPL split 2:1 on 2005-02-28; unadjusted, the close halves overnight.
+    change = frame["close"].pct_change().loc["2005-02-25":"2005-03-01"].abs().max()
+    assert change < 0.05
+    assert len(sources.load_stock_frame("GOOG")) == 2148
+
+
+def test_yahoo_format_is_detected_and_adjusted(write_csv):
+    prices = make_prices(40)
+    path = write_csv(yahoo_csv(prices, adjust=0.5))
+    frame = sources.load_stock_frame(path)
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
+    np.testing.assert_allclose(frame["close"].to_numpy(), prices["close"].to_numpy() * 0.5)
+    np.testing.assert_allclose(frame["high"].to_numpy(), prices["high"].to_numpy() * 0.5)
+    assert frame.index.equals(prices.index)
+
+
+def test_alpha_vantage_format_newest_first_is_reversed(write_csv):
+    prices = make_prices(30)
+    lines = ["timestamp,open,high,low,close,volume"]
+    for date, row in prices.iloc[::-1].iterrows():
+        lines.append(f"{date.date()},{row.open},{row.high},{row.low},{row.close},"
+                     f"{int(row.volume)}")
+    frame = sources.load_stock_frame(write_csv("\n".join(lines)))
+    assert frame.index.is_monotonic_increasing
+    np.testing.assert_allclose(frame["close"].to_numpy(), prices["close"].to_numpy())
+
+
+def test_custom_layout_with_named_columns(write_csv):
+    text = "day,price,symbol,flow\n2020-01-01,10,X,1\n2020-01-02,11,X,2\n2020-01-03,12,X,3\n"
+    frame = sources.load_stock_frame(write_csv(text), date_column="day", target_column="price")
+    assert list(frame.columns) == ["close", "flow"]
+    assert frame["close"].tolist() == [10.0, 11.0, 12.0]
+
+
+BAD_INPUTS = [
+    ("Date,Open\n2020-01-01,1\n", "prices.csv: missing required columns; expected Yahoo "
+     "(Date,Open,High,Low,Close,Adj Close,Volume) or Alpha Vantage "
+     "(timestamp,open,high,low,close,volume) headers, found Date,Open; or pass --date-column "
+     "and --target-column"),
+    ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,abc,5\n",
+     "prices.csv: column 'close' has non-numeric value 'abc' on data row 1 (1 such values); "
+     "fix or remove those cells"),
+    ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,1.5,5\n2020-01-02,1,2,1,,5\n",
+     "prices.csv: 1 missing values (close: 1; first on 2020-01-02); fill them or pass --fill "
+     "ffill or --fill drop"),
+    ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,1.5,5\n2020-01-01,1,2,1,1.5,5\n",
+     "prices.csv: 1 duplicate dates (first 2020-01-01); keep one row per date"),
+    ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,1.5,5\n2020-01-03,1,2,1,1.5,5\n"
+     "2020-01-02,1,2,1,1.5,5\n",
+     "prices.csv: dates are not in order (2020-01-02 on data row 3 follows 2020-01-03); sort "
+     "the file by date"),
+    ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,1.5,5\n2020-01-02,1,2,0,1.5,5\n",
+     "prices.csv: 1 non-positive prices (first low=0.0 on 2020-01-02); prices must be > 0, fix "
+     "those rows"),
+    ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,1.5,-5\n",
+     "prices.csv: 1 negative volumes (first on 2020-01-01); volume must be >= 0"),
+    ("timestamp,open,high,low,close,volume\nyesterday,1,2,1,1.5,5\n",
+     "prices.csv: 'timestamp' value 'yesterday' on data row 1 is not a date; use YYYY-MM-DD"),
+    ("timestamp,open,high,low,close,volume\n",
+     "prices.csv has a header but no rows; add data rows"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_INPUTS)
+def test_bad_csv_gets_one_line_naming_problem_and_fix(write_csv, text, message):
+    with pytest.raises(DataError) as raised:
+        sources.load_stock_frame(write_csv(text))
+    assert str(raised.value) == message
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_file_and_unreadable_csv(tmp_path, write_csv):
+    with pytest.raises(DataError, match=r"data file .*nope.csv does not exist; check the path"):
+        sources.load_stock_frame(tmp_path / "nope.csv")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\x1f\x8b\x08\x00\xff\xfe\x00\x00garbage")
+    with pytest.raises(DataError, match=r"^cannot read binary.csv as CSV .*; save it as "
+                                        r"comma-separated text with a header row$"):
+        sources.load_stock_frame(binary)
+
+
+def test_fill_policies_for_missing_values(write_csv):
+    text = ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,1.5,5\n"
+            "2020-01-02,1,2,1,null,5\n2020-01-03,1,2,1,1.7,5\n")
+    filled = sources.load_stock_frame(write_csv(text), fill="ffill")
+    assert filled["close"].tolist() == [1.5, 1.5, 1.7]
+    dropped = sources.load_stock_frame(write_csv(text), fill="drop")
+    assert dropped["close"].tolist() == [1.5, 1.7]
+    with pytest.raises(DataError, match="unknown fill policy 'zero'; use one of error, ffill, "
+                                        "drop"):
+        sources.load_stock_frame(write_csv(text), fill="zero")
+
+
+def test_custom_layout_unknown_column(write_csv):
+    path = write_csv("day,price\n2020-01-01,10\n")
+    with pytest.raises(DataError, match="prices.csv: column 'close' not found; columns are "
+                                        "day, price"):
+        sources.load_stock_frame(path, date_column="day", target_column="close")
+
+
+def test_tables_bundled_and_from_csv(write_csv):
+    features, target = sources.load_table("breast_cancer")
+    assert features.shape == (569, 30)
+    assert sorted(target.unique()) == [0, 1]
+    path = write_csv("a,b,label\n1,x,yes\n2,y,no\n", name="table.csv")
+    table, labels = sources.load_table(path, "label")
+    assert list(table.columns) == ["a", "b"]
+    assert table["a"].dtype == np.float64
+    assert labels.tolist() == ["yes", "no"]
+    with pytest.raises(DataError, match="table.csv: target column 'price' not found; columns "
+                                        "are a, b, label"):
+        sources.load_table(path, "price")
+
+
+def test_bundled_file_matches_its_readme():
+    frame = pd.read_csv(sources.BUNDLED_STOCKS_FILE)
+    assert sorted(frame["ticker"].unique()) == ["AAPL", "GOOG", "IBM", "MSFT"]
+    assert list(frame.columns) == ["ticker", "date", "open", "high", "low", "close", "volume"]
+    assert (frame[["open", "high", "low", "close"]] > 0).all().all()
