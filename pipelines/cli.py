@@ -13,6 +13,7 @@ Bad input prints one `ktlab: error: ...` line and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any, NoReturn
@@ -40,6 +41,8 @@ FLAG_KEYS = {
     "validation_window": ("data", "validation_window"),
     "step": ("data", "step"),
     "model": ("model", "name"),
+    "space": ("model", "space"),
+    "search_space": ("model", "search_space"),
     "tuner": ("tuner", "name"),
     "max_epochs": ("tuner", "max_epochs"),
     "factor": ("tuner", "factor"),
@@ -78,6 +81,17 @@ def _size(text: str) -> int | float:
                                          f"fraction") from None
 
 
+def _json_table(text: str) -> dict[str, Any]:
+    """A JSON object given on the command line, such as '{"units": [16, 32]}'."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object such as '{\"units\": [16, 32]}'")
+    return value
+
+
 def _add_data_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--config", help="TOML or YAML config file; flags override it")
@@ -85,16 +99,22 @@ def _add_data_flags(parser: argparse.ArgumentParser) -> None:
                        help="bundled ticker (AAPL, MSFT, IBM, GOOG), bundled table (diabetes, "
                             "breast_cancer) or a CSV path")
     group.add_argument("--model", help="lstm (stock series, default) or dense (tables)")
+    group.add_argument("--space", help="search space preset: quick (default, CPU-sized) or "
+                                       "article (the reference article's full LSTM space)")
+    group.add_argument("--search-space", type=_json_table, metavar="JSON",
+                       help='ranges on top of the preset, e.g. \'{"units": [16, 32], '
+                            '"num_layers": [1, 2]}\'')
     group.add_argument("--lookback", type=int, help="days in each input window (default 30)")
     group.add_argument("--test-size", type=_size,
                        help="held-out test: days (stocks, default 800) or fraction (tables)")
     group.add_argument("--validation-size", type=_size,
                        help="validation: days (stocks, default 500) or fraction (tables)")
-    group.add_argument("--target", help="close (next day's close, default) or return")
-    group.add_argument("--calendar", action="store_true", default=None,
+    group.add_argument("--target", help="return (next day's return, default) or close (next "
+                                        "day's close, as the reference article)")
+    group.add_argument("--calendar", action=argparse.BooleanOptionalAction, default=None,
                        help="add one-hot year/month/day features")
-    group.add_argument("--log-returns", action="store_true", default=None,
-                       help="add the day's log return as a feature")
+    group.add_argument("--log-returns", action=argparse.BooleanOptionalAction, default=None,
+                       help="the day's log return as a feature (default: on)")
     group.add_argument("--fill", help="missing values: error (default), ffill or drop")
     group.add_argument("--date-column", help="date column of a CSV in another layout")
     group.add_argument("--target-column", help="target column of a custom CSV or a table")
@@ -199,7 +219,11 @@ COMMANDS = {"data": _command_data, "tune": _command_tune, "brackets": _command_b
 def main(argv: list[str] | None = None) -> int:
     """Runs `ktlab` with `argv` (default: the process arguments) and returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        # argparse exits for --help and for bad flags; callers of main() get the code.
+        return int(exit_request.code or 0)
     if args.command is None:
         parser.print_help()
         return 2

@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import time
+import warnings
 from typing import Any
 
 import pandas as pd
@@ -20,9 +21,13 @@ import pandas as pd
 from pipelines import sources
 from pipelines.config import Config
 from pipelines.data import PreparedData, StockPipeline, TabularPipeline, WalkForward
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, KtlabError
 
 RUN_MARKER = "config.json"
+
+
+class SearchFailedError(KtlabError):
+    """No trial of the search completed."""
 
 
 @dataclasses.dataclass
@@ -93,7 +98,7 @@ def make_hypermodel(config: Config, prepared: PreparedData) -> Any:
     """
     import hypermodels
 
-    overrides = dict(config.model.search_space)
+    overrides = config.model.hypermodel_arguments()
     try:
         if config.model.name == "lstm":
             return hypermodels.LSTMHyperModel(input_shape=prepared.input_shape, **overrides)
@@ -187,6 +192,9 @@ def run_search(config: Config, *, verbose: bool = True) -> RunResult:
     if verbose:
         print(f"ktlab: {tuner_config.name} search of the {config.model.name} model on "
               f"{prepared.description}; run directory {run_dir}")
+    # Hyperband reloads a promoted configuration's weights but not its optimizer state
+    # (keras-tuner's design); Keras warns about it in every promoted trial.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
                  callbacks=tuners.default_callbacks(tuner_config.objective,
                                                     tuner_config.patience),
@@ -196,32 +204,37 @@ def run_search(config: Config, *, verbose: bool = True) -> RunResult:
 
 def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: pathlib.Path,
                started: float, *, verbose: bool = True) -> RunResult:
-    """Writes trials, the best model and its scores after a search."""
+    """Writes trials, the best model, its scores, predictions and plots after a search."""
     import joblib
 
     import tuners
-    from pipelines import report
+    from pipelines import plots, report
 
     trials = tuners.load_trials(run_dir)
     trials.to_csv(run_dir / "trials.csv", index=False)
-    best_trial = tuner.oracle.get_best_trials(1)
-    if not best_trial:
-        raise ConfigError(f"no trial completed (see {run_dir / 'trials.csv'} for the reasons); "
-                          f"narrow the search space or lower the learning-rate range")
-    best_hyperparameters = best_trial[0].hyperparameters.values
-    best_model = tuners.best_model(tuner, prepared)
+    best_trial = _best_trial(tuner, trials)
+    if best_trial is None:
+        raise SearchFailedError(
+            f"no trial completed (see {run_dir / 'trials.csv'} for the reasons); narrow the "
+            f"search space or lower the learning-rate range")
+    best_hyperparameters = best_trial.hyperparameters.values
+    best_model = _best_model(tuner, best_trial, prepared, trials)
     best_model.save(run_dir / "best_model.keras")
     joblib.dump({"preprocessor": prepared.preprocessor, "target_scaler": prepared.target_scaler,
                  "feature_names": prepared.feature_names, "input_shape": prepared.input_shape,
                  "target": prepared.target, "task": prepared.task},
                 run_dir / "preprocessor.joblib")
     _write_json(run_dir / "best_hyperparameters.json", best_hyperparameters)
+    test_predictions = prepared.to_original_units(
+        best_model.predict(prepared.splits["test"].dataset, verbose=0), "test")
+    _predictions_frame(prepared, test_predictions).to_csv(run_dir / "predictions.csv",
+                                                          index=False)
     metrics = {
         "objective": config.tuner.objective,
-        "best_trial_id": best_trial[0].trial_id,
-        "best_score": best_trial[0].score,
+        "best_trial_id": best_trial.trial_id,
+        "best_score": best_trial.score,
         "validation": prepared.evaluate(best_model, "validation"),
-        "test": prepared.evaluate(best_model, "test"),
+        "test": data_score(prepared, "test", test_predictions),
         "baseline": {"name": prepared.baseline, **prepared.baselines},
         "units": "price" if prepared.target in ("close", "return") else prepared.target,
         "trials": int(len(trials)),
@@ -230,11 +243,62 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "seconds": round(time.perf_counter() - started, 1),
     }
     _write_json(run_dir / "metrics.json", metrics)
+    plots.write_plots(run_dir)
     if verbose:
         print(report.summary_table(trials, metrics, config.tuner.objective))
+        print(f"run directory: {run_dir}")
     return RunResult(run_dir=run_dir, config=config, best_hyperparameters=best_hyperparameters,
                      metrics=metrics, trials=trials, seconds=metrics["seconds"],
                      prepared=prepared, tuner=tuner, best_model=best_model)
+
+
+def data_score(prepared: PreparedData, split: str, predictions: Any) -> dict[str, float]:
+    """Scores predictions already in the data's own units against `split`'s targets."""
+    from pipelines.data import score
+
+    return score(prepared.task, prepared.splits[split].actual, predictions)
+
+
+def _best_trial(tuner: Any, trials: pd.DataFrame) -> Any:
+    """The oracle's best trial among those that did not fail.
+
+    keras-tuner ranks a trial whose loss went NaN after its first epoch by the score of
+    the epochs before, so its own best trial can be one that diverged.
+    """
+    failed = set(trials.loc[trials["status"] == "failed", "trial_id"])
+    ranked = tuner.oracle.get_best_trials(num_trials=len(tuner.oracle.trials))
+    usable = [trial for trial in ranked if trial.trial_id not in failed]
+    return usable[0] if usable else None
+
+
+def _best_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.DataFrame) -> Any:
+    """The best trial's model: its checkpoint, or retrained after walk-forward validation.
+
+    A walk-forward trial's checkpoint was fitted on its last fold's scaling, not on the
+    holdout split's, so the best configuration is retrained on the holdout training split
+    for the number of epochs that scored best.
+    """
+    if getattr(tuner, "validation", "holdout") != "walk_forward":
+        return tuner.load_model(trial)
+    import keras
+
+    row = trials.set_index("trial_id").loc[trial.trial_id]
+    epochs = int(row["best_epoch"]) + 1 if not pd.isna(row["best_epoch"]) else int(
+        row["epochs"])
+    keras.utils.set_random_seed(tuner.oracle.seed)
+    model = tuner.hypermodel.build(trial.hyperparameters)
+    tuner.hypermodel.fit(trial.hyperparameters, model, **prepared.fit_kwargs(), epochs=epochs,
+                         verbose=0)
+    return model
+
+
+def _predictions_frame(prepared: PreparedData, predictions: Any) -> pd.DataFrame:
+    split = prepared.splits["test"]
+    frame = pd.DataFrame({"actual": split.actual, "predicted": predictions})
+    if split.anchor is not None:
+        frame.insert(0, "date", [day.date().isoformat() for day in split.index])
+        frame["baseline"] = split.anchor
+    return frame
 
 
 def _write_json(path: pathlib.Path, data: Any) -> None:

@@ -1,0 +1,296 @@
+"""What every ktlab hypermodel shares: range checks and the tuned batch size.
+
+A hypermodel's constructor takes its search space as plain numbers, so that a
+configuration file can override any range with a list: a continuous range is a pair
+`(min, max)` and a discrete set is a list of choices. The checks here turn a bad range
+into one line that names the argument and the fix.
+
+```python
+import keras_tuner
+
+import hypermodels
+
+hypermodel = hypermodels.LSTMHyperModel(input_shape=(30, 5), units=[32, 64])
+model = hypermodel.build(keras_tuner.HyperParameters())
+```
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import keras_tuner
+import tensorflow as tf
+
+
+class SearchSpaceError(ValueError):
+    """A search-space argument that cannot be used; the message names it and the fix."""
+
+
+def check_range(
+    name: str,
+    bounds: Sequence[float],
+    *,
+    lowest: float | None = None,
+    highest: float | None = None,
+    highest_inclusive: bool = True,
+    integer: bool = False,
+) -> tuple[float, float]:
+    """Checks a `(min, max)` pair and returns it as a tuple.
+
+    Args:
+        name: The constructor argument, used in the error message.
+        bounds: Two numbers, the smallest and the largest value to try.
+        lowest: The smallest value allowed, exclusive when it is 0 for log ranges.
+        highest: The largest value allowed.
+        highest_inclusive: Whether `highest` itself is allowed.
+        integer: Whether both bounds must be whole numbers.
+
+    Returns:
+        The pair as `(min, max)`.
+
+    Raises:
+        SearchSpaceError: If `bounds` is not two numbers in order within the limits.
+    """
+    if isinstance(bounds, (str, bytes)) or not isinstance(bounds, Sequence) or len(bounds) != 2:
+        raise SearchSpaceError(
+            f"{name} must be a pair [min, max], got {bounds!r}; for example {name}=[1, 3]"
+        )
+    for value in bounds:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
+            value
+        ):
+            raise SearchSpaceError(f"{name} must hold two finite numbers, got {bounds!r}")
+        if integer and int(value) != value:
+            raise SearchSpaceError(f"{name} must hold whole numbers, got {bounds!r}")
+    minimum, maximum = bounds
+    if minimum > maximum:
+        raise SearchSpaceError(
+            f"{name} has min {minimum} > max {maximum}; write it as [{maximum}, {minimum}]"
+        )
+    if lowest is not None and minimum < lowest:
+        raise SearchSpaceError(f"{name} min must be >= {lowest}, got {minimum}")
+    above = highest is not None and (
+        maximum > highest or (maximum == highest and not highest_inclusive)
+    )
+    if above:
+        relation = "<=" if highest_inclusive else "<"
+        raise SearchSpaceError(f"{name} max must be {relation} {highest}, got {maximum}")
+    if integer:
+        return int(minimum), int(maximum)
+    return float(minimum), float(maximum)
+
+
+def check_positive_range(name: str, bounds: Sequence[float]) -> tuple[float, float]:
+    """Checks a `(min, max)` pair sampled on a log scale, so both ends must be above 0.
+
+    Raises:
+        SearchSpaceError: If `bounds` is not two positive numbers in order.
+    """
+    minimum, maximum = check_range(name, bounds)
+    if minimum <= 0:
+        raise SearchSpaceError(
+            f"{name} is sampled on a log scale, so min must be > 0, got {minimum}"
+        )
+    return minimum, maximum
+
+
+def check_choices(name: str, choices: Sequence[Any], *, positive_integers: bool = False) -> list:
+    """Checks a non-empty list of distinct choices and returns it as a list.
+
+    Raises:
+        SearchSpaceError: If `choices` is empty, repeats a value, or (with
+            `positive_integers`) holds anything but whole numbers >= 1.
+    """
+    if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence):
+        raise SearchSpaceError(f"{name} must be a list of choices, got {choices!r}")
+    if len(choices) == 0:
+        raise SearchSpaceError(f"{name} is empty; give at least one choice")
+    if len(set(choices)) != len(choices):
+        raise SearchSpaceError(f"{name} repeats a value in {list(choices)!r}; list each once")
+    if positive_integers:
+        for value in choices:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise SearchSpaceError(
+                    f"{name} must hold whole numbers >= 1, got {value!r} in {list(choices)!r}"
+                )
+    if positive_integers:
+        return [int(value) for value in choices]
+    return list(choices)
+
+
+def check_step(name: str, step: float | None, *, log: bool) -> float | None:
+    """Checks the optional grid step of a continuous range.
+
+    Raises:
+        SearchSpaceError: If the step is not a positive number (greater than 1 on a log
+            scale, where it multiplies).
+    """
+    if step is None:
+        return None
+    if isinstance(step, bool) or not isinstance(step, numbers.Real) or not math.isfinite(step):
+        raise SearchSpaceError(f"{name} must be a number or None, got {step!r}")
+    if log and step <= 1:
+        raise SearchSpaceError(
+            f"{name} multiplies on a log scale, so it must be > 1, got {step}; for example 10"
+        )
+    if step <= 0:
+        raise SearchSpaceError(f"{name} must be > 0, got {step}")
+    return float(step)
+
+
+def float_hyperparameter(
+    hp: keras_tuner.HyperParameters,
+    name: str,
+    bounds: tuple[float, float],
+    *,
+    step: float | None = None,
+    log: bool = False,
+    default: float | None = None,
+) -> float:
+    """Declares a float range, or a fixed value when both ends are equal.
+
+    keras-tuner divides by `log(max / min)` on a log scale, so a range of one value is
+    declared with `hp.Fixed` instead.
+
+    Args:
+        hp: The hyperparameters to declare it in.
+        name: The hyperparameter's name.
+        bounds: `(min, max)`, already checked.
+        step: Optional grid step (a multiplier on a log scale).
+        log: Whether to sample on a log scale.
+        default: The value a fresh `HyperParameters()` gives; used only when it lies in
+            the range and there is no step, and otherwise `min`.
+
+    Returns:
+        The trial's value, or None inside an inactive conditional scope.
+    """
+    minimum, maximum = bounds
+    if minimum == maximum:
+        return hp.Fixed(name, minimum)
+    if default is None or step is not None or not minimum <= default <= maximum:
+        default = minimum
+    return hp.Float(
+        name, minimum, maximum, step=step, sampling="log" if log else "linear", default=default
+    )
+
+
+def int_hyperparameter(
+    hp: keras_tuner.HyperParameters, name: str, bounds: tuple[int, int]
+) -> int:
+    """Declares an integer range, or a fixed value when both ends are equal."""
+    minimum, maximum = bounds
+    if minimum == maximum:
+        return hp.Fixed(name, minimum)
+    return hp.Int(name, minimum, maximum)
+
+
+def rebatch(data: Any, batch_size: int, rows: int | None = None) -> Any:
+    """Re-batches a batched `tf.data.Dataset`, and leaves anything else as it is.
+
+    The pipeline caches its batched windows once per search; `rebatch` regroups the
+    cached elements without rebuilding them, so each trial can use its own batch size.
+
+    Args:
+        data: A batched dataset, or arrays (returned unchanged).
+        batch_size: The new batch size.
+        rows: Optional number of rows in `data`. Re-batching loses the dataset's
+            length, so Keras would warn that the input ran out of data at the end of the
+            first epoch; with `rows` the number of batches is known again.
+
+    Returns:
+        The re-batched dataset, prefetched, or `data` itself.
+    """
+    if not isinstance(data, tf.data.Dataset):
+        return data
+    rebatched = data.rebatch(batch_size)
+    if rows is not None:
+        batches = math.ceil(rows / batch_size)
+        rebatched = rebatched.apply(tf.data.experimental.assert_cardinality(batches))
+    return rebatched.prefetch(tf.data.AUTOTUNE)
+
+
+def count_rows(dataset: tf.data.Dataset) -> int:
+    """Counts the rows of a batched dataset by reading it once (which fills its cache)."""
+
+    def add_batch(count: tf.Tensor, element: Any) -> tf.Tensor:
+        first = tf.nest.flatten(element)[0]
+        return count + tf.cast(tf.shape(first)[0], tf.int64)
+
+    return int(dataset.reduce(tf.constant(0, tf.int64), add_batch))
+
+
+class BatchSizeHyperModel(keras_tuner.HyperModel):
+    """A hypermodel whose `fit` trains with the tuned `batch_size` hyperparameter.
+
+    Subclasses declare `batch_size` in `build()` with `self.declare_batch_size(hp)`,
+    so that it is part of the search space from the first trial on: keras-tuner only
+    learns of a hyperparameter declared in `fit()` after the first trial has run.
+
+    Args:
+        batch_size: The batch sizes to try.
+        name: Optional name of the hypermodel.
+        tunable: Whether the hyperparameters it declares are tuned.
+
+    Raises:
+        SearchSpaceError: If `batch_size` is empty or holds anything but whole numbers.
+    """
+
+    def __init__(
+        self,
+        batch_size: Sequence[int],
+        *,
+        name: str | None = None,
+        tunable: bool = True,
+    ) -> None:
+        super().__init__(name=name, tunable=tunable)
+        self.batch_size = check_choices("batch_size", batch_size, positive_integers=True)
+        # Rows per dataset, counted once per search: every trial gets the same objects.
+        self._row_counts: dict[int, tuple[tf.data.Dataset, int]] = {}
+
+    def declare_batch_size(self, hp: keras_tuner.HyperParameters) -> int:
+        """Declares (or reads) the `batch_size` hyperparameter."""
+        return hp.Choice("batch_size", self.batch_size)
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: Any, *args: Any, **kwargs: Any) -> Any:
+        """Trains `model` with the trial's batch size, passing everything else to `fit()`.
+
+        A batched `tf.data.Dataset` (as `x` and as `validation_data`) is re-batched; for
+        arrays the batch size is passed to `model.fit()` instead, replacing any given.
+
+        Returns:
+            The `keras.callbacks.History` of `model.fit()`.
+        """
+        batch_size = self.declare_batch_size(hp)
+        args = list(args)
+        if args:
+            args[0] = self._rebatch(args[0], batch_size)
+        elif "x" in kwargs:
+            kwargs["x"] = self._rebatch(kwargs["x"], batch_size)
+        training_data = args[0] if args else kwargs.get("x")
+        if "validation_data" in kwargs:
+            kwargs["validation_data"] = self._rebatch(kwargs["validation_data"], batch_size)
+        if isinstance(training_data, tf.data.Dataset):
+            # Keras refuses `batch_size` with a dataset, which carries its own, and ignores
+            # `shuffle` with a warning on every trial: a dataset is shuffled, if at all,
+            # where it is built.
+            kwargs.pop("batch_size", None)
+            kwargs.setdefault("shuffle", False)
+        else:
+            kwargs["batch_size"] = batch_size
+        return model.fit(*args, **kwargs)
+
+    def _rebatch(self, data: Any, batch_size: int) -> Any:
+        if not isinstance(data, tf.data.Dataset):
+            return data
+        if data.cardinality() == tf.data.INFINITE_CARDINALITY:
+            # A repeated dataset cannot be counted; `steps_per_epoch` bounds its epochs.
+            return rebatch(data, batch_size)
+        known = self._row_counts.get(id(data))
+        if known is None or known[0] is not data:
+            known = (data, count_rows(data))
+            self._row_counts[id(data)] = known
+        return rebatch(data, batch_size, rows=known[1])

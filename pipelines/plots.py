@@ -1,0 +1,268 @@
+"""Plots of a run directory, drawn from what the run wrote to disk.
+
+Every function returns a `matplotlib.figure.Figure` built without pyplot, so it works
+headless (CI, `ktlab plot`) and displays in a notebook cell. `write_plots(run_dir)` saves
+the PNGs that `ktlab tune` and `ktlab plot RUN_DIR` leave in the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+PLOT_FILES = {
+    "histories": "plot_histories.png",
+    "hyperparameters": "plot_hyperparameters.png",
+    "predictions": "plot_predictions.png",
+    "schedule": "plot_schedule.png",
+}
+
+
+def configuration_chains(trials: pd.DataFrame) -> dict[str, list[str]]:
+    """Groups trials into configurations: Hyperband's promotions continue their parent.
+
+    Returns:
+        `{first trial id: [trial ids in training order]}`; a trial that no other trial
+        continued from is a chain of one.
+    """
+    parents = dict(zip(trials["trial_id"], trials["parent_trial_id"], strict=True))
+    chains: dict[str, list[str]] = {}
+    for trial_id in trials["trial_id"]:
+        root = trial_id
+        seen = {root}
+        while isinstance(parents.get(root), str) and parents[root] in parents:
+            root = parents[root]
+            if root in seen:
+                break
+            seen.add(root)
+        chains.setdefault(root, []).append(trial_id)
+    return chains
+
+
+def plot_histories(histories: pd.DataFrame, trials: pd.DataFrame, metric: str = "val_loss",
+                   ) -> Figure:
+    """Validation loss of every configuration against absolute epoch.
+
+    A line per configuration (a Hyperband configuration continues across rounds), with a
+    dashed vertical mark where Hyperband stopped it (not promoted before the largest
+    budget), a cross where it failed, and a dot where early stopping ended it.
+    """
+    figure = Figure(figsize=(10, 5.5), layout="constrained")
+    axes = figure.add_subplot()
+    largest_budget = trials["target_epochs"].max() if "target_epochs" in trials else None
+    by_id = trials.set_index("trial_id")
+    chains = configuration_chains(trials)
+    colours = _colours(len(chains))
+    pruned = 0
+    all_values = []
+    for colour, (root, chain) in zip(colours, chains.items(), strict=True):
+        curve = histories[histories["trial_id"].isin(chain)].sort_values("epoch")
+        if metric not in curve or curve.empty:
+            continue
+        epochs = curve["epoch"].to_numpy() + 1
+        values = curve[metric].to_numpy(dtype="float64")
+        all_values.append(values[np.isfinite(values)])
+        axes.plot(epochs, values, color=colour, linewidth=1.2, alpha=0.85,
+                  label=f"config {root}", gid=f"config-{root}")
+        last = by_id.loc[chain[-1]]
+        end_epoch = epochs[-1]
+        if last["status"] == "failed":
+            axes.plot([end_epoch], [_last_finite(values)], marker="x", color="red",
+                      markersize=8, linestyle="none", gid="failed")
+        elif last["status"] == "stopped_early":
+            axes.plot([end_epoch], [values[-1]], marker="o", color=colour, markersize=4,
+                      linestyle="none", gid="early-stop")
+        elif (largest_budget is not None and not pd.isna(last.get("bracket"))
+              and last["target_epochs"] < largest_budget):
+            axes.axvline(end_epoch, color=colour, linestyle="--", linewidth=0.8, alpha=0.6,
+                         gid="pruned")
+            pruned += 1
+    finite = np.concatenate(all_values) if all_values else np.array([])
+    if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
+        axes.set_yscale("log")
+    axes.set_xlabel("epoch (absolute, across Hyperband rounds)")
+    axes.set_ylabel(f"{metric} (scaled target, MSE)" if metric.endswith("loss") else metric)
+    title = f"{metric} per configuration: {len(chains)} configurations"
+    if pruned:
+        title += f", {pruned} stopped by Hyperband (dashed)"
+    axes.set_title(title)
+    if len(chains) <= 12:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+                    frameon=False)
+    return figure
+
+
+def plot_hyperparameters(trials: pd.DataFrame, log_scale: Sequence[str] = ()) -> Figure:
+    """Each hyperparameter against the trial's score (log axis for log-sampled ones)."""
+    columns = [column for column in trials.columns if column.startswith("hp_")
+               and not column.startswith("hp_tuner/")]
+    count = max(len(columns), 1)
+    width = min(count, 3)
+    rows = math.ceil(count / width)
+    figure = Figure(figsize=(4 * width, 3.2 * rows), layout="constrained")
+    scored = trials.dropna(subset=["score"])
+    for position, column in enumerate(columns):
+        axes = figure.add_subplot(rows, width, position + 1)
+        name = column[3:]
+        values = scored[column]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().all() and len(values):
+            axes.scatter(numeric, scored["score"], s=18, alpha=0.8)
+            if name in log_scale or name == "learning_rate" or name == "weight_decay":
+                axes.set_xscale("log")
+        else:
+            categories = sorted(values.dropna().astype(str).unique())
+            positions = values.astype(str).map({c: i for i, c in enumerate(categories)})
+            axes.scatter(positions, scored["score"], s=18, alpha=0.8)
+            axes.set_xticks(range(len(categories)), categories)
+        axes.set_xlabel(name)
+        axes.set_ylabel("score")
+    figure.suptitle(f"hyperparameters against score ({len(scored)} scored trials)")
+    return figure
+
+
+def plot_predictions(predictions: pd.DataFrame, title: str = "") -> Figure:
+    """The best model's test forecasts against the actual prices and the naive forecast."""
+    figure = Figure(figsize=(11, 5), layout="constrained")
+    axes = figure.add_subplot()
+    index = pd.to_datetime(predictions["date"]) if "date" in predictions else predictions.index
+    axes.plot(index, predictions["actual"], color="black", linewidth=1.2, label="actual")
+    axes.plot(index, predictions["baseline"], color="grey", linewidth=0.9, linestyle=":",
+              label="naive: yesterday's close")
+    axes.plot(index, predictions["predicted"], color="tab:blue", linewidth=1.0,
+              label="best model")
+    axes.set_xlabel("date")
+    axes.set_ylabel("close (US dollars, split-adjusted)")
+    axes.set_title(title or "held-out test set: forecasts of the next day's close")
+    axes.legend(loc="upper left")
+    return figure
+
+
+def plot_schedule(schedule: Any) -> Figure:
+    """Hyperband's brackets: configurations and epochs per round, one panel per bracket."""
+    brackets = list(schedule.brackets)
+    figure = Figure(figsize=(3.2 * max(len(brackets), 1), 3.6), layout="constrained")
+    for position, bracket in enumerate(brackets):
+        axes = figure.add_subplot(1, len(brackets), position + 1)
+        rounds = list(bracket.rounds)
+        labels = [f"r{number}\n{item.epochs} ep" for number, item in enumerate(rounds)]
+        bars = axes.bar(range(len(rounds)), [item.configurations for item in rounds],
+                        color="tab:blue")
+        axes.bar_label(bars, fontsize="small")
+        axes.set_xticks(range(len(rounds)), labels, fontsize="small")
+        axes.set_title(f"bracket {bracket.index}")
+        if position == 0:
+            axes.set_ylabel("configurations")
+    figure.suptitle(f"Hyperband schedule: max_epochs={schedule.max_epochs}, "
+                    f"factor={schedule.factor}; {schedule.total_trials} trials, "
+                    f"{schedule.total_epochs} epochs")
+    return figure
+
+
+def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str) -> dict[str, Any]:
+    """Best-so-far objective against cumulative epochs or seconds, per tuner over seeds.
+
+    Args:
+        runs: `{tuner: [trials frame per seed]}`.
+        x: `epochs` or `seconds`.
+
+    Returns:
+        `{tuner: (grid, mean, low, high)}` with the band as min and max over seeds.
+    """
+    curves = {}
+    for tuner, frames in runs.items():
+        series = []
+        for trials in frames:
+            done = trials.dropna(subset=[x])
+            if done.empty:
+                continue
+            cumulative = done[x].astype("float64").cumsum().to_numpy()
+            best = done["score"].astype("float64").fillna(np.inf).cummin().to_numpy()
+            series.append((cumulative, best))
+        if not series:
+            continue
+        end = max(cumulative[-1] for cumulative, _ in series)
+        grid = np.linspace(0, end, 200)
+        stacked = np.array([_step_at(cumulative, best, grid) for cumulative, best in series])
+        with np.errstate(invalid="ignore"):
+            curves[tuner] = (grid, np.nanmean(stacked, axis=0), np.nanmin(stacked, axis=0),
+                             np.nanmax(stacked, axis=0))
+    return curves
+
+
+def plot_anytime(runs: Mapping[str, Sequence[pd.DataFrame]]) -> Figure:
+    """Best-so-far validation loss per tuner, mean and band over seeds, against cumulative
+    epochs (left) and wall time (right)."""
+    figure = Figure(figsize=(12, 4.8), layout="constrained")
+    for position, (x, label) in enumerate((("epochs", "cumulative epochs trained"),
+                                           ("seconds", "cumulative trial time (s)"))):
+        axes = figure.add_subplot(1, 2, position + 1)
+        for tuner, (grid, mean, low, high) in anytime_curves(runs, x).items():
+            line, = axes.plot(grid, mean, label=tuner)
+            axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+        axes.set_xlabel(label)
+        axes.set_ylabel("best val_loss so far")
+        axes.legend(loc="upper right")
+    figure.suptitle("anytime performance: best score found so far (band: min-max over seeds)")
+    return figure
+
+
+def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
+    """Draws every plot that a run directory has the data for, and saves the PNGs.
+
+    Returns:
+        The paths written.
+    """
+    import tuners
+
+    run_dir = pathlib.Path(run_dir)
+    histories = tuners.load_histories(run_dir)
+    trials = tuners.load_trials(run_dir)
+    figures = {"histories": plot_histories(histories, trials),
+               "hyperparameters": plot_hyperparameters(trials)}
+    predictions_file = run_dir / "predictions.csv"
+    if predictions_file.exists():
+        predictions = pd.read_csv(predictions_file)
+        # Only price forecasts have a date axis and a naive forecast to draw.
+        if "baseline" in predictions:
+            figures["predictions"] = plot_predictions(predictions)
+    config_file = run_dir / "config.json"
+    if config_file.exists():
+        tuner_config = json.loads(config_file.read_text())["tuner"]
+        if tuner_config["name"] in ("hyperband", "bohb"):
+            from tuners import schedule
+
+            figures["schedule"] = plot_schedule(schedule.keras_tuner_schedule(
+                tuner_config["max_epochs"], tuner_config["factor"],
+                tuner_config["hyperband_iterations"]))
+    written = []
+    for name, figure in figures.items():
+        path = run_dir / PLOT_FILES[name]
+        figure.savefig(path, dpi=110)
+        written.append(path)
+    return written
+
+
+def _colours(count: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20" if count > 10 else "tab10"]
+    return [palette(index % palette.N) for index in range(count)]
+
+
+def _last_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else 0.0
+
+
+def _step_at(cumulative: np.ndarray, best: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    positions = np.searchsorted(cumulative, grid, side="right") - 1
+    values = np.where(positions >= 0, best[np.clip(positions, 0, None)], np.nan)
+    return np.where(np.isinf(values), np.nan, values)

@@ -1,0 +1,64 @@
+"""The `ktlab` command line, called in-process through `main([...])`."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cli import main
+
+
+def test_data_summary_of_bundled_aapl(capsys):
+    assert main(["data"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "data: AAPL daily prices (regression, target close)"
+    assert lines[1].split() == ["train", "1911", "samples", "2000-05-24", "..", "2007-12-31"]
+    assert lines[4] == "input shape: (30, 10)"
+    assert lines[-1].endswith("on test: mse 1.0486, mae 0.6926, rmse 1.0240")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["data", "--data", "missing.csv"],
+     "ktlab: error: data file missing.csv does not exist; check the path or use a bundled "
+     "ticker (AAPL, MSFT, IBM, GOOG)"),
+    (["data", "--lookback", "many"],
+     "ktlab data: error: argument --lookback: invalid int value: 'many'; see ktlab data --help"),
+    (["data", "--bogus"],
+     "ktlab: error: unrecognized arguments: --bogus; see ktlab --help"),
+    (["data", "--target", "price"],
+     "ktlab: error: unknown target 'price'; use one of close, return"),
+    (["data", "--model", "dense", "--data", "AAPL"],
+     "ktlab: error: the dense model takes a table, but 'AAPL' is a price series; use --model "
+     "lstm or --data diabetes"),
+    (["data", "--data", "diabetes", "--target-column", "nope"],
+     "ktlab: error: the lstm model forecasts a price series, but 'diabetes' is a table; use "
+     "--model dense or --data AAPL"),
+    (["tune", "--tuner", "annealing"],
+     "ktlab: error: unknown tuner 'annealing'; use one of hyperband, bayesian, random, grid, "
+     "genetic, bohb"),
+    (["tune", "--max-epochs", "0"],
+     "ktlab: error: max epochs must be >= 1, got 0; fix --max-epochs"),
+    (["tune", "--factor", "1"], "ktlab: error: factor must be >= 2, got 1; fix --factor"),
+    (["tune", "--max-trials", "0"],
+     "ktlab: error: max trials must be >= 1, got 0; fix --max-trials"),
+    (["tune", "--run-name", "../escape"],
+     "ktlab: error: run name '../escape' must be a plain name without path separators or "
+     "'..'; use --output-dir to choose the parent folder"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == message
+    assert captured.out == ""
+
+
+def test_config_file_unknown_key_and_wrong_type(tmp_path, capsys):
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[tuner]\nmax_epoch = 3\n")
+    assert main(["tune", "--config", str(unknown)]) == 2
+    assert capsys.readouterr().err.startswith(
+        "ktlab: error: unknown config key tuner.max_epoch; valid keys: name, max_epochs,")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("tuner:\n  max_epochs: three\n")
+    assert main(["tune", "--config", str(wrong)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "ktlab: error: config key tuner.max_epochs must be a whole number, got 'three'")

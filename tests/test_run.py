@@ -1,0 +1,138 @@
+"""`ktlab tune` end to end, in-process: every artifact, a reloadable model, the scores."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_prices, yahoo_csv
+
+from pipelines import plots
+from pipelines.cli import main
+from pipelines.config import load_config
+from pipelines.run import make_pipeline
+
+ARTIFACTS = ["best_hyperparameters.json", "best_model.keras", "config.json", "histories.jsonl",
+             "metrics.json", "plot_histories.png", "plot_hyperparameters.png",
+             "plot_predictions.png", "predictions.csv", "preprocessor.joblib", "trials.csv",
+             "tuner"]
+
+
+@pytest.fixture
+def tiny_stock_flags(tmp_path, write_csv) -> list[str]:
+    """Flags for a seconds-long LSTM search on 160 days written as a Yahoo CSV."""
+    path = write_csv(yahoo_csv(make_prices(160)))
+    return ["--data", str(path), "--lookback", "5", "--test-size", "20",
+            "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
+            "--search-space", '{"units": [4, 8], "num_layers": [1, 2], "batch_size": [16, 32]}']
+
+
+def test_tune_random_writes_every_artifact_and_the_model_reproduces_its_score(
+        tiny_stock_flags, tmp_path, capsys):
+    code = main(["tune", *tiny_stock_flags, "--tuner", "random", "--max-trials", "3",
+                 "--max-epochs", "2", "--seed", "7"])
+    assert code == 0
+    output = capsys.readouterr().out
+    run_dir = tmp_path / "runs" / "lstm-random-prices-seed7"
+    assert sorted(path.name for path in run_dir.iterdir()) == ARTIFACTS
+    trial_lines = [line for line in output.splitlines() if line.startswith("trial ")]
+    assert len(trial_lines) == 3
+    assert "3 trials (0 failed)" in output
+
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial_id": str})
+    assert trials["trial_id"].tolist() == ["0", "1", "2"]
+    assert set(trials["status"]) <= {"completed", "stopped_early"}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["trials"] == 3
+    assert metrics["epochs"] == trials["epochs"].sum()
+    assert metrics["units"] == "price"
+    assert sorted(metrics["test"]) == ["mae", "mse", "rmse"]
+    assert metrics["baseline"]["name"] == "persistence: tomorrow's close = today's close"
+    best = json.loads((run_dir / "best_hyperparameters.json").read_text())
+    assert best == trials.set_index("trial_id").loc[metrics["best_trial_id"]].filter(
+        like="hp_").rename(lambda name: name[3:]).to_dict()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["tuner"]["name"] == "random"
+    assert config["data"]["lookback"] == 5
+
+    # The saved model, on data prepared afresh from the saved config, reproduces the
+    # reported held-out test score.
+    model = keras.saving.load_model(run_dir / "best_model.keras", safe_mode=True)
+    prepared = make_pipeline(load_config(overrides=config_overrides(config))).prepare()
+    assert prepared.evaluate(model, "test")["mse"] == pytest.approx(metrics["test"]["mse"],
+                                                                    rel=1e-5)
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert len(predictions) == len(prepared.splits["test"]) == 15
+    np.testing.assert_allclose(predictions["actual"], prepared.splits["test"].actual)
+
+
+def config_overrides(config: dict) -> dict:
+    return {section: dict(values) for section, values in config.items()}
+
+
+def test_tune_hyperband_stitches_promoted_configurations(tiny_stock_flags, tmp_path, capsys):
+    code = main(["tune", *tiny_stock_flags, "--max-epochs", "3", "--factor", "3",
+                 "--run-name", "hb"])
+    assert code == 0
+    run_dir = tmp_path / "runs" / "hb"
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial_id": str, "parent_trial_id": str})
+    # keras-tuner's Hyperband for max_epochs=3, factor=3: bracket 1 starts 3 configurations
+    # at 1 epoch and promotes 1 to 3 epochs; bracket 0 starts 2 at 3 epochs
+    # (`ktlab brackets --max-epochs 3 --factor 3`).
+    assert len(trials) == 6
+    promoted = trials.dropna(subset=["parent_trial_id"])
+    assert len(promoted) == 1
+    child = promoted.iloc[0]
+    assert child["initial_epoch"] == 1
+    assert child["target_epochs"] == 3
+    import tuners
+
+    curves = tuners.load_histories(run_dir)
+    child_epochs = curves[curves["trial_id"] == child["trial_id"]]["epoch"].tolist()
+    assert child_epochs == [1, 2]
+    chains = plots.configuration_chains(tuners.load_trials(run_dir))
+    assert len(chains) == 5
+    assert (run_dir / "plot_schedule.png").exists()
+
+
+def test_dense_model_on_a_bundled_table(tmp_path, capsys):
+    code = main(["tune", "--model", "dense", "--data", "breast_cancer", "--tuner", "random",
+                 "--max-trials", "2", "--max-epochs", "2", "--output-dir", str(tmp_path),
+                 "--search-space", '{"units": [8], "num_layers": [1, 1]}'])
+    assert code == 0
+    metrics = json.loads((tmp_path / "dense-random-breast_cancer-seed42" /
+                          "metrics.json").read_text())
+    assert sorted(metrics["test"]) == ["accuracy"]
+    assert metrics["baseline"]["test"] == {"accuracy": pytest.approx(72 / 114)}
+    assert metrics["trials"] == 2
+
+
+def test_existing_run_directory_needs_overwrite(tiny_stock_flags, tmp_path, capsys):
+    run_dir = tmp_path / "runs" / "taken"
+    run_dir.mkdir(parents=True)
+    (run_dir / "notes.txt").write_text("keep me")
+    flags = [*tiny_stock_flags, "--tuner", "random", "--max-trials", "1", "--max-epochs", "1",
+             "--run-name", "taken"]
+    assert main(["tune", *flags]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ktlab: error: run directory {run_dir} already exists; pass --overwrite to replace "
+        f"it or --run-name to keep both")
+    assert main(["tune", *flags, "--overwrite"]) == 2
+    assert "is not a ktlab run directory (no config.json)" in capsys.readouterr().err
+    assert (run_dir / "notes.txt").read_text() == "keep me"
+
+
+def test_bad_search_space_is_one_line_and_writes_nothing(tiny_stock_flags, tmp_path, capsys):
+    flags = list(tiny_stock_flags)
+    flags[-1] = '{"units": [], "num_layers": [1, 2]}'
+    assert main(["tune", *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("ktlab: error: model.search_space: units")
+    assert "\n" not in error
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    flags[-1] = '{"colour": [1]}'
+    assert main(["tune", *flags]) == 2
+    assert "unexpected keyword argument 'colour'" in capsys.readouterr().err

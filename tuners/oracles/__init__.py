@@ -1,0 +1,12 @@
+"""Search strategies keras-tuner does not ship, as `keras_tuner.Oracle` subclasses.
+
+- `GeneticOracle`: a genetic algorithm (tournament selection, uniform crossover,
+  range-respecting mutation, elitism).
+- `BOHBOracle`: Hyperband whose new configurations come from a kernel density model
+  (Falkner et al., 2018).
+"""
+
+from tuners.oracles.bohb import BOHBOracle
+from tuners.oracles.genetic import GeneticOracle
+
+__all__ = ["BOHBOracle", "GeneticOracle"]

@@ -1,0 +1,484 @@
+"""BOHB (Falkner, Klein and Hutter, 2018) as a keras-tuner `Oracle`.
+
+BOHB keeps Hyperband's brackets and promotions and replaces only the random sampling
+of each bracket's new configurations with a TPE-style model: two kernel density
+estimates, one over the best configurations and one over the rest, fitted on the
+largest budget with enough results. Candidates drawn around good configurations are
+ranked by the ratio of the two densities.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras_tuner
+import numpy as np
+import scipy.special
+from keras_tuner.engine import hyperparameters as hyperparameter_types
+from keras_tuner.engine import trial as trial_module
+
+from tuners import errors
+from tuners.oracles import genetic
+
+# A probability of exactly 1.0 maps an `Int` without a step to `max_value + 1` in
+# keras-tuner's `prob_to_value`, so samples stay just below it.
+LARGEST_PROBABILITY = genetic.LARGEST_PROBABILITY
+
+# Scott's normal-reference rule, as statsmodels' `KDEMultivariate` (which the
+# reference implementation, hpbandster, uses) computes it.
+NORMAL_REFERENCE_CONSTANT = 1.06
+
+# hyperopt's and Optuna's "magic clip": a bandwidth is at least the range divided by
+# min(MAGIC_CLIP_LIMIT, observations + 1).
+MAGIC_CLIP_LIMIT = 100
+
+
+class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
+    """Hyperband whose new configurations come from a kernel density model (BOHB).
+
+    The bracket schedule, the promotions and the `tuner/*` values are exactly
+    `HyperbandOracle`'s, so any Tuner that runs Hyperband (resuming promoted trials
+    from `tuner/trial_id` and training from `tuner/initial_epoch` to `tuner/epochs`)
+    runs this oracle too. What changes is where the first round of each bracket gets
+    its configurations:
+
+    1. With probability `random_fraction`, or while no budget has enough results, a
+       configuration is sampled at random, exactly as `HyperbandOracle` does.
+    2. Otherwise the completed trials of the largest budget (`tuner/epochs`) with at
+       least `min_points_in_model` good and as many bad results are split into the
+       best `top_fraction` (at least `min_points_in_model` of them) and the rest.
+       Each set gets a kernel density estimate in keras-tuner's probability space
+       (so log-sampled hyperparameters are modelled in log space): Gaussian kernels
+       for `Float` and `Int`, Aitchison-Aitken kernels for `Choice` and `Boolean`,
+       bandwidths by Scott's rule, at least `min_bandwidth` and, with
+       `adaptive_min_bandwidth`, at least the range divided by `min(100, n + 1)`
+       for `n` observations (hyperopt's and Optuna's "magic clip"; for `Choice`
+       and `Boolean`, a uniform prior weighted as one observation).
+    3. `num_candidates` candidates are drawn around good configurations, with
+       bandwidths widened by `bandwidth_factor`; the untried candidate with the
+       largest ratio of good density to bad density is returned.
+
+    Conditional hyperparameters count only where they are active: a kernel factor
+    is skipped when either configuration lacks the hyperparameter, and a candidate
+    whose parent switches a child on that its centre lacked samples that child at
+    random.
+
+    Args:
+        objective: A string, `keras_tuner.Objective`, or a list of them, as for any
+            keras-tuner oracle.
+        max_epochs: The largest number of epochs one configuration trains.
+        factor: Hyperband's reduction factor, an integer of at least 2.
+        hyperband_iterations: How many times all brackets run, at least 1; None, as in
+            keras-tuner, runs brackets until the Tuner stops.
+        seed: Optional integer seed; the same seed gives the same configurations.
+        hyperparameters: Optional `HyperParameters` that define or override the
+            search space.
+        allow_new_entries: Whether the hypermodel may request hyperparameters not in
+            `hyperparameters`.
+        tune_new_entries: Whether hyperparameters the hypermodel requests that are
+            not in `hyperparameters` are tuned (True) or left at their default.
+        max_retries_per_trial: How many times a crashed trial is retried.
+        max_consecutive_failed_trials: How many failed trials in a row stop the
+            search.
+        random_fraction: The probability of sampling a new configuration at random
+            even when a model exists, from 0 to 1 (BOHB's default is 1/3).
+        top_fraction: The fraction of results counted as good, between 0 and 1
+            (BOHB's default is 0.15).
+        num_candidates: Candidates drawn from the good density per new
+            configuration, at least 1 (BOHB's default is 64).
+        min_points_in_model: The fewest good and the fewest bad results a budget
+            needs to be modelled, at least 2; None means the number of tunable
+            hyperparameters plus one, as in BOHB.
+        bandwidth_factor: How much wider than the fitted bandwidth candidates are
+            drawn, above 0 (BOHB's default is 3).
+        adaptive_min_bandwidth: Whether bandwidths also have the floor that shrinks
+            with the number of observations (the default, True). Without it, as in
+            hpbandster, the four good configurations of a small model can collapse
+            onto one point and every later proposal repeats it; on the synthetic bowl
+            of `benchmarks/synthetic_oracles.py` BOHB then does no better than plain
+            Hyperband, while with the floor it beats it on most seeds.
+        min_bandwidth: The smallest bandwidth, which keeps a density from collapsing
+            onto identical values, above 0 (BOHB's default is 0.001).
+
+    Raises:
+        errors.TunerConfigError: (a ValueError) If a setting is out of its range; the
+            message names the fix.
+
+    Example:
+
+    ```python
+    class BOHBTuner(keras_tuner.Hyperband):
+        # Hyperband's Tuner trains from `tuner/initial_epoch` to `tuner/epochs` and
+        # resumes promoted checkpoints; only the oracle changes.
+        def __init__(self, hypermodel, **kwargs):
+            oracle = BOHBOracle(objective="val_loss", max_epochs=27, factor=3, seed=1)
+            keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+    tuner = BOHBTuner(build_model, directory="runs/bohb")
+    tuner.search(x, y, validation_data=(x_val, y_val))
+    ```
+    """
+
+    def __init__(
+        self,
+        objective: Any = None,
+        max_epochs: int = 100,
+        factor: int = 3,
+        hyperband_iterations: int = 1,
+        seed: int | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        random_fraction: float = 1 / 3,
+        top_fraction: float = 0.15,
+        num_candidates: int = 64,
+        min_points_in_model: int | None = None,
+        bandwidth_factor: float = 3.0,
+        min_bandwidth: float = 1e-3,
+        adaptive_min_bandwidth: bool = True,
+    ) -> None:
+        _check_integer("max_epochs", max_epochs, minimum=1)
+        _check_integer("factor", factor, minimum=2)
+        if hyperband_iterations is not None:
+            _check_integer("hyperband_iterations", hyperband_iterations, minimum=1)
+        if not _is_real(random_fraction) or not 0 <= random_fraction <= 1:
+            raise errors.TunerConfigError(
+                f"random_fraction must be a number from 0 to 1 (BOHB uses 1/3), "
+                f"got {random_fraction!r}."
+            )
+        if not _is_real(top_fraction) or not 0 < top_fraction < 1:
+            raise errors.TunerConfigError(
+                f"top_fraction must be a number between 0 and 1, exclusive (BOHB uses "
+                f"0.15), got {top_fraction!r}."
+            )
+        _check_integer("num_candidates", num_candidates, minimum=1)
+        if min_points_in_model is not None:
+            _check_integer("min_points_in_model", min_points_in_model, minimum=2)
+        if not _is_real(bandwidth_factor) or bandwidth_factor <= 0:
+            raise errors.TunerConfigError(
+                f"bandwidth_factor must be a number above 0 (BOHB uses 3), "
+                f"got {bandwidth_factor!r}."
+            )
+        if not isinstance(adaptive_min_bandwidth, bool):
+            raise errors.TunerConfigError(
+                f"adaptive_min_bandwidth must be True or False, got {adaptive_min_bandwidth!r}."
+            )
+        if not _is_real(min_bandwidth) or min_bandwidth <= 0:
+            raise errors.TunerConfigError(
+                f"min_bandwidth must be a number above 0 (BOHB uses 0.001), got {min_bandwidth!r}."
+            )
+        super().__init__(
+            objective=objective,
+            max_epochs=max_epochs,
+            factor=factor,
+            hyperband_iterations=hyperband_iterations,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        self.random_fraction = float(random_fraction)
+        self.top_fraction = float(top_fraction)
+        self.num_candidates = num_candidates
+        self.min_points_in_model = min_points_in_model
+        self.bandwidth_factor = float(bandwidth_factor)
+        self.min_bandwidth = float(min_bandwidth)
+        self.adaptive_min_bandwidth = adaptive_min_bandwidth
+        # The base class picks a random seed when none is given, so `self.seed` is
+        # always set here. This generator drives BOHB's own choices; random
+        # configurations still come from keras-tuner's `_seed_state`, so BOHB and
+        # Hyperband with the same seed start from the same configurations.
+        self._rng = np.random.default_rng(self.seed)
+        self.model_configurations = 0
+        self.random_configurations = 0
+        self.model_budgets: list[int] = []
+
+    def get_state(self) -> dict[str, Any]:
+        """Returns the oracle's state as JSON-serialisable data.
+
+        Returns:
+            `HyperbandOracle`'s state plus BOHB's settings, counters and the random
+            generator's state.
+        """
+        state = super().get_state()
+        state["bohb"] = {
+            "random_fraction": self.random_fraction,
+            "top_fraction": self.top_fraction,
+            "num_candidates": self.num_candidates,
+            "min_points_in_model": self.min_points_in_model,
+            "bandwidth_factor": self.bandwidth_factor,
+            "min_bandwidth": self.min_bandwidth,
+            "adaptive_min_bandwidth": self.adaptive_min_bandwidth,
+            "model_configurations": self.model_configurations,
+            "random_configurations": self.random_configurations,
+            "model_budgets": list(self.model_budgets),
+            "rng_state": self._rng.bit_generator.state,
+        }
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores the state written by `get_state`.
+
+        Args:
+            state: A state from `get_state`, possibly through JSON.
+        """
+        super().set_state(state)
+        bohb = state["bohb"]
+        self.random_fraction = bohb["random_fraction"]
+        self.top_fraction = bohb["top_fraction"]
+        self.num_candidates = bohb["num_candidates"]
+        self.min_points_in_model = bohb["min_points_in_model"]
+        self.bandwidth_factor = bohb["bandwidth_factor"]
+        self.min_bandwidth = bohb["min_bandwidth"]
+        self.adaptive_min_bandwidth = bohb["adaptive_min_bandwidth"]
+        self.model_configurations = bohb["model_configurations"]
+        self.random_configurations = bohb["random_configurations"]
+        self.model_budgets = list(bohb["model_budgets"])
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = bohb["rng_state"]
+
+    def _random_values(self) -> dict[str, Any] | None:
+        # `HyperbandOracle` calls this only for the first round of a bracket;
+        # promotions copy their parent's values. Overriding it changes where new
+        # configurations come from and nothing else.
+        explore = self._rng.random() < self.random_fraction
+        model = None if explore else self._fit_model()
+        values = None if model is None else self._model_values(model)
+        if values is None:
+            values = super()._random_values()
+            if values is not None:
+                self.random_configurations += 1
+            return values
+        self.model_configurations += 1
+        self.model_budgets.append(model.budget)
+        return values
+
+    def _tunable_space(self) -> list[hyperparameter_types.HyperParameter]:
+        return [
+            hyperparameter
+            for hyperparameter in self.hyperparameters.space
+            if not isinstance(hyperparameter, hyperparameter_types.Fixed)
+            and not hyperparameter.name.startswith("tuner/")
+        ]
+
+    def _fit_model(self) -> _DensityModel | None:
+        space = self._tunable_space()
+        if not space:
+            return None
+        min_points = self.min_points_in_model or len(space) + 1
+        observations: dict[int, list[tuple[dict[str, Any], float]]] = {}
+        # Trial ids sort numerically by length then text; sorting makes the model
+        # independent of the order a reload reads trial files in.
+        for trial_id in sorted(self.trials, key=lambda key: (len(key), key)):
+            trial = self.trials[trial_id]
+            values = trial.hyperparameters.values
+            if (
+                trial.status != trial_module.TrialStatus.COMPLETED
+                or trial.score is None
+                or not math.isfinite(trial.score)
+                or "tuner/epochs" not in values
+            ):
+                continue
+            loss = trial.score if self.objective.direction == "min" else -trial.score
+            observations.setdefault(int(values["tuner/epochs"]), []).append((values, loss))
+        for budget in sorted(observations, reverse=True):
+            results = observations[budget]
+            good_count = max(min_points, int(self.top_fraction * len(results)))
+            if len(results) - good_count < min_points:
+                continue
+            # A stable sort keeps ties in trial order, so runs are reproducible.
+            order = np.argsort([loss for _, loss in results], kind="stable")
+            ranked = [results[index][0] for index in order]
+            return _DensityModel(
+                full_space=self.hyperparameters.space,
+                space=space,
+                budget=budget,
+                good_values=ranked[:good_count],
+                bad_values=ranked[good_count:],
+                min_bandwidth=self.min_bandwidth,
+                adaptive_min_bandwidth=self.adaptive_min_bandwidth,
+            )
+        return None
+
+    def _model_values(self, model: _DensityModel) -> dict[str, Any] | None:
+        candidates = [
+            model.sample(self._rng, self.bandwidth_factor) for _ in range(self.num_candidates)
+        ]
+        ratios = model.log_density_ratio(candidates)
+        for index in np.argsort(-ratios, kind="stable"):
+            if not self._duplicate(candidates[index]):
+                return candidates[index]
+        # Every candidate was tried already; a random configuration explores instead.
+        return None
+
+
+class _DensityModel:
+    """The good and bad kernel density estimates of one budget."""
+
+    def __init__(
+        self,
+        full_space: Sequence[hyperparameter_types.HyperParameter],
+        space: Sequence[hyperparameter_types.HyperParameter],
+        budget: int,
+        good_values: Sequence[dict[str, Any]],
+        bad_values: Sequence[dict[str, Any]],
+        min_bandwidth: float,
+        adaptive_min_bandwidth: bool,
+    ) -> None:
+        # The full space keeps `Fixed` and every parent, so sampling can walk the
+        # conditions; `space` holds the tunable hyperparameters the densities model.
+        self.full_space = list(full_space)
+        self.space = list(space)
+        self.budget = budget
+        self.good_values = list(good_values)
+        self.categories = [_category_count(hyperparameter) for hyperparameter in self.space]
+        self.good = self.encode(self.good_values)
+        self.bad = self.encode(bad_values)
+        self.good_bandwidths = self._bandwidths(self.good, min_bandwidth, adaptive_min_bandwidth)
+        self.bad_bandwidths = self._bandwidths(self.bad, min_bandwidth, adaptive_min_bandwidth)
+
+    def encode(self, configurations: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Maps configurations to rows: probabilities, category indices, or NaN if inactive."""
+        rows = np.full((len(configurations), len(self.space)), np.nan)
+        for row, values in enumerate(configurations):
+            for column, hyperparameter in enumerate(self.space):
+                value = values.get(hyperparameter.name)
+                if value is None or not genetic.is_valid_value(hyperparameter, value):
+                    continue
+                if self.categories[column]:
+                    rows[row, column] = _category_index(hyperparameter, value)
+                else:
+                    probability = hyperparameter.value_to_prob(value)
+                    rows[row, column] = min(max(probability, 0.0), 1.0)
+        return rows
+
+    def _bandwidths(
+        self, data: np.ndarray, min_bandwidth: float, adaptive_min_bandwidth: bool
+    ) -> np.ndarray:
+        bandwidths = np.empty(len(self.space))
+        exponent = -1.0 / (4 + len(self.space))
+        for column, categories in enumerate(self.categories):
+            active = data[:, column][~np.isnan(data[:, column])]
+            spread = float(np.std(active)) if len(active) > 1 else 0.0
+            bandwidth = NORMAL_REFERENCE_CONSTANT * spread * max(len(active), 1) ** exponent
+            floor = min_bandwidth
+            if adaptive_min_bandwidth and categories:
+                # A uniform prior with the weight of one observation: its share of
+                # the kernel mass that leaves the observed category.
+                floor = max(floor, (categories - 1) / categories / (len(active) + 1))
+            elif adaptive_min_bandwidth:
+                # Probabilities span [0, 1], so the range is 1.
+                floor = max(floor, 1.0 / min(MAGIC_CLIP_LIMIT, len(active) + 1))
+            bandwidth = max(bandwidth, floor)
+            if categories:
+                # Aitchison-Aitken: a bandwidth of (c - 1) / c is already uniform.
+                bandwidth = min(bandwidth, (categories - 1) / categories)
+            bandwidths[column] = bandwidth
+        return bandwidths
+
+    def log_density_ratio(self, configurations: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Returns log l(x) - log g(x) for each configuration."""
+        points = self.encode(configurations)
+        good = _log_density(points, self.good, self.good_bandwidths, self.categories)
+        bad = _log_density(points, self.bad, self.bad_bandwidths, self.categories)
+        return good - bad
+
+    def sample(self, rng: np.random.Generator, bandwidth_factor: float) -> dict[str, Any]:
+        """Draws one configuration around a random good configuration."""
+        centre_index = int(rng.integers(len(self.good_values)))
+        centre = self.good[centre_index]
+        columns = {id(hyperparameter): column for column, hyperparameter in enumerate(self.space)}
+
+        def choose(hyperparameter: hyperparameter_types.HyperParameter) -> Any:
+            column = columns.get(id(hyperparameter))
+            if column is None or np.isnan(centre[column]):
+                # The centre lacks this hyperparameter (a child its parent's new
+                # value switched on), so there is nothing to sample around.
+                return genetic.random_value(hyperparameter, rng)
+            categories = self.categories[column]
+            if categories:
+                index = int(centre[column])
+                if rng.random() < self.good_bandwidths[column]:
+                    index = int(rng.integers(categories))
+                return _category_value(hyperparameter, index)
+            width = self.good_bandwidths[column] * bandwidth_factor
+            probability = _truncated_normal(rng, float(centre[column]), width)
+            probability = min(probability, LARGEST_PROBABILITY)
+            return genetic.clip_value(hyperparameter, hyperparameter.prob_to_value(probability))
+
+        return genetic.sample_values(self.full_space, choose)
+
+
+def _log_density(
+    points: np.ndarray, data: np.ndarray, bandwidths: np.ndarray, categories: Sequence[int]
+) -> np.ndarray:
+    # Product kernels, summed in log space; a dimension inactive on either side
+    # contributes a factor of one, so only active hyperparameters are compared.
+    log_kernels = np.zeros((len(points), len(data)))
+    for column, category_count in enumerate(categories):
+        left = points[:, column][:, None]
+        right = data[:, column][None, :]
+        bandwidth = bandwidths[column]
+        if category_count:
+            if category_count < 2:
+                continue
+            same = np.log1p(-bandwidth)
+            different = np.log(bandwidth / (category_count - 1))
+            values = np.where(left == right, same, different)
+        else:
+            values = (
+                -0.5 * ((left - right) / bandwidth) ** 2
+                - np.log(bandwidth)
+                - 0.5 * np.log(2 * np.pi)
+            )
+        inactive = np.isnan(left) | np.isnan(right)
+        log_kernels += np.where(inactive, 0.0, values)
+    return scipy.special.logsumexp(log_kernels, axis=1) - np.log(len(data))
+
+
+def _truncated_normal(rng: np.random.Generator, mean: float, width: float) -> float:
+    # Inverse-CDF sampling of a normal truncated to [0, 1], with our own generator.
+    low = scipy.special.ndtr((0.0 - mean) / width)
+    high = scipy.special.ndtr((1.0 - mean) / width)
+    if high - low <= 0:
+        return min(max(mean, 0.0), 1.0)
+    quantile = float(rng.uniform(low, high))
+    return min(max(mean + width * float(scipy.special.ndtri(quantile)), 0.0), 1.0)
+
+
+def _category_count(hyperparameter: hyperparameter_types.HyperParameter) -> int:
+    # Zero marks a numerical hyperparameter.
+    if isinstance(hyperparameter, hyperparameter_types.Boolean):
+        return 2
+    if isinstance(hyperparameter, hyperparameter_types.Choice):
+        return len(hyperparameter.values)
+    return 0
+
+
+def _category_index(hyperparameter: hyperparameter_types.HyperParameter, value: Any) -> int:
+    if isinstance(hyperparameter, hyperparameter_types.Boolean):
+        return int(bool(value))
+    return list(hyperparameter.values).index(value)
+
+
+def _category_value(hyperparameter: hyperparameter_types.HyperParameter, index: int) -> Any:
+    if isinstance(hyperparameter, hyperparameter_types.Boolean):
+        return bool(index)
+    return hyperparameter.values[index]
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_integer(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise errors.TunerConfigError(
+            f"{name} must be an integer of at least {minimum}, got {value!r}."
+        )
