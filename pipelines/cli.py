@@ -156,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     tune = commands.add_parser("tune", help="run a search and write a run directory")
     _add_data_flags(tune)
     _add_tune_flags(tune)
+    compare = commands.add_parser(
+        "compare", help="compare tuners at equal epoch budgets over several seeds")
+    _add_data_flags(compare)
+    _add_tune_flags(compare)
+    compare.add_argument("--tuners", default="hyperband,bayesian,random",
+                         help="comma-separated tuners (default: hyperband,bayesian,random)")
+    compare.add_argument("--seeds", default="3",
+                         help="a count (3: seed, seed+1000, seed+2000) or a list such as 1,2,3")
+    plot = commands.add_parser("plot", help="redraw the plots of a run or comparison folder")
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a run or comparison directory")
     brackets = commands.add_parser("brackets", help="print Hyperband's schedule")
     brackets.add_argument("--max-epochs", type=int, default=81)
     brackets.add_argument("--factor", type=int, default=3)
@@ -190,6 +200,33 @@ def _command_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_compare(args: argparse.Namespace) -> int:
+    from pipelines.compare import run_compare, seeds_from
+
+    config = _config_from_args(args)
+    tuner_names = [name.strip() for name in args.tuners.split(",") if name.strip()]
+    run_compare(config, tuner_names, seeds_from(args.seeds, config.run.seed))
+    return 0
+
+
+def _command_plot(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from pipelines import compare, plots
+
+    run_dir = pathlib.Path(args.run_dir)
+    if (run_dir / "comparison.csv").exists():
+        written = compare.redraw(run_dir)
+    elif any(run_dir.glob("histories*.jsonl")):
+        written = plots.write_plots(run_dir)
+    else:
+        raise KtlabError(f"{run_dir} is neither a run directory (no histories.jsonl) nor a "
+                         f"comparison (no comparison.csv); pass a folder that ktlab wrote")
+    for path in written:
+        print(path)
+    return 0
+
+
 def _command_brackets(args: argparse.Namespace) -> int:
     from tuners import schedule
 
@@ -213,7 +250,8 @@ def _command_brackets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": _command_data, "tune": _command_tune, "brackets": _command_brackets}
+COMMANDS = {"data": _command_data, "tune": _command_tune, "compare": _command_compare,
+            "plot": _command_plot, "brackets": _command_brackets}
 
 
 def main(argv: list[str] | None = None) -> int:

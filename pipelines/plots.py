@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -191,7 +192,9 @@ def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str) -> dict[s
         end = max(cumulative[-1] for cumulative, _ in series)
         grid = np.linspace(0, end, 200)
         stacked = np.array([_step_at(cumulative, best, grid) for cumulative, best in series])
-        with np.errstate(invalid="ignore"):
+        # Before a seed's first trial ends there is no best score yet: those points are NaN.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             curves[tuner] = (grid, np.nanmean(stacked, axis=0), np.nanmin(stacked, axis=0),
                              np.nanmax(stacked, axis=0))
     return curves

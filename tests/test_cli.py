@@ -10,9 +10,12 @@ from pipelines.cli import main
 def test_data_summary_of_bundled_aapl(capsys):
     assert main(["data"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "data: AAPL daily prices (regression, target close)"
+    # The run defaults forecast the next day's return, with the day's log return a feature.
+    assert lines[0] == "data: AAPL daily prices (regression, target return)"
     assert lines[1].split() == ["train", "1911", "samples", "2000-05-24", "..", "2007-12-31"]
-    assert lines[4] == "input shape: (30, 10)"
+    assert lines[4] == "input shape: (30, 11)"
+    assert lines[5].startswith("features (11): open, high, low, close, volume,")
+    assert lines[5].endswith(", close_ma_30, log_return")
     assert lines[-1].endswith("on test: mse 1.0486, mae 0.6926, rmse 1.0240")
 
 
