@@ -136,3 +136,22 @@ def test_bad_search_space_is_one_line_and_writes_nothing(tiny_stock_flags, tmp_p
     flags[-1] = '{"colour": [1]}'
     assert main(["tune", *flags]) == 2
     assert "unexpected keyword argument 'colour'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("tuner", "flags", "expected_trials"), [
+    ("genetic", ["--max-trials", "4", "--max-epochs", "1"], 4),
+    # BOHB keeps Hyperband's schedule: max_epochs=2, factor=2 runs 5 trials.
+    ("bohb", ["--max-epochs", "2", "--factor", "2"], 5),
+])
+def test_our_oracles_run_through_ktlab_tune(tiny_stock_flags, tmp_path, capsys, tuner, flags,
+                                            expected_trials):
+    from tuners import schedule
+
+    assert main(["tune", *tiny_stock_flags, "--tuner", tuner, *flags]) == 0
+    run_dir = tmp_path / "runs" / f"lstm-{tuner}-prices-seed42"
+    trials = pd.read_csv(run_dir / "trials.csv")
+    assert len(trials) == expected_trials
+    if tuner == "bohb":
+        assert expected_trials == schedule.keras_tuner_schedule(2, 2).total_trials
+    assert json.loads((run_dir / "metrics.json").read_text())["trials"] == expected_trials
+    assert (run_dir / "best_model.keras").exists()
