@@ -65,3 +65,24 @@ def test_config_file_unknown_key_and_wrong_type(tmp_path, capsys):
     assert main(["tune", "--config", str(wrong)]) == 2
     assert capsys.readouterr().err.strip() == (
         "ktlab: error: config key tuner.max_epochs must be a whole number, got 'three'")
+
+
+def test_output_dir_that_cannot_be_created(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["tune", "--data", "AAPL", "--output-dir", str(blocker / "runs")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ktlab: error: cannot create output directory {blocker / 'runs'} (Not a directory); "
+        f"choose another --output-dir")
+
+
+def test_brackets_prints_both_schedules_and_their_differences(capsys):
+    assert main(["brackets", "--max-epochs", "81", "--factor", "3"]) == 0
+    output = capsys.readouterr().out
+    assert "total: 5 brackets, 211 trials, 143 configurations, 1767 epochs trained" in output
+    assert "total: 5 brackets, 206 trials, 143 configurations, 1902 epochs trained" in output
+    assert ("  bracket 3 round 1 configurations: 12 (keras-tuner 1.4.8) vs 11 (Li et al. "
+            "(2018))") in output.splitlines()
+    assert main(["brackets", "--factor", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "ktlab: error: --factor must be >= 2, got 1"
