@@ -134,7 +134,7 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
             Hyperband's schedule, and `run.output_dir/run.run_name` the output folder.
         tuner_names: The tuners to compare (default: hyperband, bayesian, random).
         seeds: The seeds (default: 3 seeds from `config.run.seed`, 1,000 apart).
-        verbose: Print a line per run and the report.
+        verbose: Print a line per run.
 
     Returns:
         The comparison's results.
@@ -207,8 +207,6 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     (out_dir / "report.md").write_text(report)
     figure_path = out_dir / "plot_anytime.png"
     plots.plot_anytime(trials_by_tuner).savefig(figure_path, dpi=110)
-    if verbose:
-        print(report)
     return CompareResult(out_dir=out_dir, table=table, summary=summary, report=report,
                          budget=budget, run_dirs=run_dirs, figures=[figure_path])
 

@@ -100,8 +100,15 @@ def plot_histories(histories: pd.DataFrame, trials: pd.DataFrame, metric: str = 
     return figure
 
 
-def plot_hyperparameters(trials: pd.DataFrame, log_scale: Sequence[str] = ()) -> Figure:
-    """Each hyperparameter against the trial's score (log axis for log-sampled ones)."""
+def plot_hyperparameters(trials: pd.DataFrame, log_scale: Sequence[str] = (),
+                         objective: str = "val_loss") -> Figure:
+    """Each hyperparameter against the trial's score (log axis for log-sampled ones).
+
+    A hyperparameter with at most six distinct values (layers, units, batch size, a
+    choice of optimizer) is drawn as categories, so its values are the tick labels.
+    """
+    from matplotlib.ticker import NullFormatter
+
     columns = [column for column in trials.columns if column.startswith("hp_")
                and not column.startswith("hp_tuner/")]
     count = max(len(columns), 1)
@@ -114,35 +121,63 @@ def plot_hyperparameters(trials: pd.DataFrame, log_scale: Sequence[str] = ()) ->
         name = column[3:]
         values = scored[column]
         numeric = pd.to_numeric(values, errors="coerce")
-        if numeric.notna().all() and len(values):
+        is_number = bool(len(values)) and bool(numeric.notna().all())
+        log_axis = name in log_scale or name in LOG_SAMPLED
+        if is_number and (values.nunique() > 6 or log_axis):
             axes.scatter(numeric, scored["score"], s=18, alpha=0.8)
-            if name in log_scale or name == "learning_rate" or name == "weight_decay":
+            if log_axis:
                 axes.set_xscale("log")
+                axes.xaxis.set_minor_formatter(NullFormatter())
         else:
-            categories = sorted(values.dropna().astype(str).unique())
-            positions = values.astype(str).map({c: i for i, c in enumerate(categories)})
+            present = values.dropna()
+            categories = (sorted(present.unique(), key=float) if is_number
+                          else sorted(present.astype(str).unique()))
+            labels = [format_tick(category) for category in categories]
+            lookup = {label: index for index, label in enumerate(labels)}
+            positions = [lookup.get(format_tick(value), np.nan) for value in values]
             axes.scatter(positions, scored["score"], s=18, alpha=0.8)
-            axes.set_xticks(range(len(categories)), categories)
+            axes.set_xticks(range(len(labels)), labels)
+            axes.set_xlim(-0.5, len(labels) - 0.5)
         axes.set_xlabel(name)
-        axes.set_ylabel("score")
-    figure.suptitle(f"hyperparameters against score ({len(scored)} scored trials)")
+        axes.set_ylabel(f"score ({objective})")
+    figure.suptitle(f"hyperparameters against score ({len(scored)} scored trials; lower is "
+                    f"better for losses)")
     return figure
 
 
-def plot_predictions(predictions: pd.DataFrame, title: str = "") -> Figure:
-    """The best model's test forecasts against the actual prices and the naive forecast."""
-    figure = Figure(figsize=(11, 5), layout="constrained")
-    axes = figure.add_subplot()
+LOG_SAMPLED = ("learning_rate", "weight_decay")
+
+
+def format_tick(value: Any) -> str:
+    """A category's tick label: 64 rather than 64.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def plot_predictions(predictions: pd.DataFrame, title: str = "", last_days: int = 60,
+                     ) -> Figure:
+    """The best model's test forecasts against the actual prices and the naive forecast.
+
+    The right panel zooms into the last `last_days` days, where the three lines can be
+    told apart.
+    """
+    figure = Figure(figsize=(13, 4.8), layout="constrained")
     index = pd.to_datetime(predictions["date"]) if "date" in predictions else predictions.index
-    axes.plot(index, predictions["actual"], color="black", linewidth=1.2, label="actual")
-    axes.plot(index, predictions["baseline"], color="grey", linewidth=0.9, linestyle=":",
-              label="naive: yesterday's close")
-    axes.plot(index, predictions["predicted"], color="tab:blue", linewidth=1.0,
-              label="best model")
-    axes.set_xlabel("date")
-    axes.set_ylabel("close (US dollars, split-adjusted)")
-    axes.set_title(title or "held-out test set: forecasts of the next day's close")
-    axes.legend(loc="upper left")
+    whole, zoom = figure.subplots(1, 2, width_ratios=[2, 1])
+    for axes, rows in ((whole, slice(None)), (zoom, slice(-last_days, None))):
+        axes.plot(index[rows], predictions["actual"].iloc[rows], color="black",
+                  linewidth=1.2, label="actual")
+        axes.plot(index[rows], predictions["baseline"].iloc[rows], color="grey",
+                  linewidth=0.9, linestyle=":", label="naive: yesterday's close")
+        axes.plot(index[rows], predictions["predicted"].iloc[rows], color="tab:blue",
+                  linewidth=1.0, label="best model")
+        axes.set_xlabel("date")
+        axes.tick_params(axis="x", labelrotation=30)
+    whole.set_ylabel("close (US dollars, split-adjusted)")
+    whole.set_title(title or "held-out test set: forecasts of the next day's close")
+    zoom.set_title(f"last {min(last_days, len(predictions))} days")
+    whole.legend(loc="upper left")
     return figure
 
 
@@ -150,8 +185,9 @@ def plot_schedule(schedule: Any) -> Figure:
     """Hyperband's brackets: configurations and epochs per round, one panel per bracket."""
     brackets = list(schedule.brackets)
     figure = Figure(figsize=(3.2 * max(len(brackets), 1), 3.6), layout="constrained")
-    for position, bracket in enumerate(brackets):
-        axes = figure.add_subplot(1, len(brackets), position + 1)
+    # One y scale for every bracket, so that bar heights compare across panels.
+    panels = np.atleast_1d(figure.subplots(1, max(len(brackets), 1), sharey=True))
+    for position, (axes, bracket) in enumerate(zip(panels, brackets, strict=False)):
         rounds = list(bracket.rounds)
         labels = [f"r{number}\n{item.epochs} ep" for number, item in enumerate(rounds)]
         bars = axes.bar(range(len(rounds)), [item.configurations for item in rounds],
@@ -159,6 +195,7 @@ def plot_schedule(schedule: Any) -> Figure:
         axes.bar_label(bars, fontsize="small")
         axes.set_xticks(range(len(rounds)), labels, fontsize="small")
         axes.set_title(f"bracket {bracket.index}")
+        axes.set_xlabel("round, trained to epoch")
         if position == 0:
             axes.set_ylabel("configurations")
     figure.suptitle(f"Hyperband schedule: max_epochs={schedule.max_epochs}, "
@@ -192,10 +229,11 @@ def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str) -> dict[s
         end = max(cumulative[-1] for cumulative, _ in series)
         grid = np.linspace(0, end, 200)
         stacked = np.array([_step_at(cumulative, best, grid) for cumulative, best in series])
-        # Before a seed's first trial ends there is no best score yet: those points are NaN.
+        # Before a seed's first trial ends it has no best score yet (NaN): the mean starts
+        # once every seed has one, so that it never rises when a late seed joins.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            curves[tuner] = (grid, np.nanmean(stacked, axis=0), np.nanmin(stacked, axis=0),
+            curves[tuner] = (grid, stacked.mean(axis=0), np.nanmin(stacked, axis=0),
                              np.nanmax(stacked, axis=0))
     return curves
 
