@@ -247,11 +247,15 @@ def _window_dataset(rows: np.ndarray, targets: np.ndarray, lookback: int, batch_
     return dataset.cache().prefetch(tf.data.AUTOTUNE)
 
 
-def _row_dataset(rows: np.ndarray, targets: np.ndarray, batch_size: int) -> Any:
+def _row_dataset(rows: np.ndarray, targets: np.ndarray, batch_size: int,
+                 shuffle_seed: int | None = None) -> Any:
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((rows, targets)).batch(batch_size)
-    return dataset.cache().prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensor_slices((rows, targets)).cache()
+    if shuffle_seed is not None:
+        # A table may come sorted by its target or class; training batches should not.
+        dataset = dataset.shuffle(len(rows), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 class StockPipeline:
@@ -274,7 +278,9 @@ class StockPipeline:
         test_size: Days held out at the end; tuning never sees them.
         validation_size: Days before the test split used for validation (an int), or a
             fraction of the days before the test split (a float in (0, 1)).
-        target: `close` (next day's close) or `return` (next day's return).
+        target: `return` (next day's return, turned back into a price for every score) or
+            `close` (next day's close, the reference article's target, which must
+            extrapolate when test prices leave the training range).
         rolling_window: Days in the rolling means of open/high/low/close.
         moving_average_window: Days in the moving average of close.
         calendar: Add one-hot year, month and day features.
@@ -293,11 +299,11 @@ class StockPipeline:
         lookback: int = 30,
         test_size: int = 800,
         validation_size: int | float = 500,
-        target: str = "close",
+        target: str = "return",
         rolling_window: int = 5,
         moving_average_window: int = 30,
         calendar: bool = False,
-        log_returns: bool = False,
+        log_returns: bool = True,
         batch_size: int = 32,
         walk_forward: WalkForward | None = None,
         fill: str = "error",
@@ -577,8 +583,9 @@ class TabularPipeline:
             splits[split_name] = Split(
                 name=split_name, targets=model_targets[ordered], actual=labels[ordered],
                 index=table.index[ordered], anchor=None,
-                make_dataset=functools.partial(_row_dataset, rows[ordered],
-                                               model_targets[ordered], self.batch_size))
+                make_dataset=functools.partial(
+                    _row_dataset, rows[ordered], model_targets[ordered], self.batch_size,
+                    self.seed if split_name == "train" else None))
         if task == "classification":
             majority = np.bincount(labels[train]).argmax()
             predict = lambda split: np.full(len(splits[split]), majority)  # noqa: E731

@@ -68,10 +68,11 @@ def load_stock_frame(
     name = path.name
     if date_column is not None or target_column is not None:
         frame = _from_custom_layout(raw, name, date_column, target_column)
-    elif set(YAHOO_COLUMNS) <= set(raw.columns):
-        frame = _from_yahoo(raw, name)
-    elif set(ALPHA_VANTAGE_COLUMNS) <= set(raw.columns):
-        frame = _from_columns(raw, name, "timestamp", ALPHA_VANTAGE_COLUMNS[1:])
+    elif yahoo := _standard_headers(raw, YAHOO_COLUMNS):
+        frame = _from_yahoo(raw.rename(columns=yahoo), name)
+    elif alpha_vantage := _standard_headers(raw, ALPHA_VANTAGE_COLUMNS):
+        frame = _from_columns(raw.rename(columns=alpha_vantage), name, "timestamp",
+                              ALPHA_VANTAGE_COLUMNS[1:])
     else:
         raise DataError(
             f"{name}: missing required columns; expected Yahoo ({','.join(YAHOO_COLUMNS)}) "
@@ -125,16 +126,44 @@ def _from_yahoo(raw: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
+def _standard_headers(raw: pd.DataFrame, layout: tuple[str, ...]) -> dict[str, str]:
+    """Maps headers such as `adj_close` or `DATE` to `layout`'s spelling.
+
+    Returns:
+        The renaming when every column of `layout` is present exactly once, else {}.
+    """
+    known = {header.lower(): header for header in layout}
+    mapping = {}
+    for column in raw.columns:
+        key = str(column).strip().lower().replace("_", " ")
+        if key in known:
+            mapping[column] = known[key]
+    complete = sorted(mapping.values()) == sorted(layout)
+    return mapping if complete else {}
+
+
 def _from_custom_layout(raw: pd.DataFrame, name: str, date_column: str | None,
                         target_column: str | None) -> pd.DataFrame:
     if date_column is None or target_column is None:
         raise DataError("a custom CSV layout needs both --date-column and --target-column")
+    if date_column == target_column:
+        raise DataError(f"{name}: --date-column and --target-column are both {date_column!r}; "
+                        f"name two different columns")
     for column in (date_column, target_column):
         if column not in raw.columns:
             raise DataError(f"{name}: column {column!r} not found; columns are "
                             f"{', '.join(map(str, raw.columns))}")
-    renamed = raw.rename(columns={target_column: "close"})
-    others = [column for column in renamed.columns if column not in (date_column, "close")]
+    # The target becomes `close`; another column spelt close (Close when the target is
+    # Adj Close) would overwrite it, so it is left out.
+    others = [column for column in raw.columns
+              if column not in (date_column, target_column) and column.lower() != "close"]
+    lowered = [column.lower() for column in others]
+    clashing = sorted({column for column in lowered if lowered.count(column) > 1})
+    if clashing:
+        raise DataError(f"{name}: columns differ only in case ({', '.join(clashing)}); rename "
+                        f"or drop one of each")
+    renamed = raw[[date_column, target_column, *others]].rename(
+        columns={target_column: "close"})
     # Other columns are features only when they are numeric; text columns such as a ticker
     # symbol are left out rather than rejected.
     numeric_others = [column for column in others
@@ -145,7 +174,13 @@ def _from_custom_layout(raw: pd.DataFrame, name: str, date_column: str | None,
 
 def _from_columns(raw: pd.DataFrame, name: str, date_column: str,
                   value_columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    dates = pd.to_datetime(raw[date_column], errors="coerce", format="mixed")
+    # One format inferred for the whole column: a day-first date that a month-first reading
+    # cannot parse is reported, rather than each row guessed on its own.
+    try:
+        dates = pd.to_datetime(raw[date_column], errors="coerce")
+    except (ValueError, TypeError) as error:
+        raise DataError(f"{name}: cannot read {date_column!r} as dates ({error}); use "
+                        f"YYYY-MM-DD without time zones") from None
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
         raise DataError(f"{name}: {date_column!r} value {raw[date_column].iloc[row]!r} on data "
@@ -218,6 +253,9 @@ def load_table(source: str | pathlib.Path, target_column: str | None = None,
         DataError: If the file or the target column is unusable.
     """
     if str(source) in BUNDLED_TABLES:
+        if target_column is not None:
+            raise DataError(f"the bundled table {source!r} has its own target; --target-column "
+                            f"is for a CSV file")
         import sklearn.datasets
 
         loader = getattr(sklearn.datasets, f"load_{source}")

@@ -32,9 +32,12 @@ def test_data_summary_of_bundled_aapl(capsys):
     (["data", "--model", "dense", "--data", "AAPL"],
      "ktlab: error: the dense model takes a table, but 'AAPL' is a price series; use --model "
      "lstm or --data diabetes"),
-    (["data", "--data", "diabetes", "--target-column", "nope"],
+    (["data", "--data", "diabetes"],
      "ktlab: error: the lstm model forecasts a price series, but 'diabetes' is a table; use "
      "--model dense or --data AAPL"),
+    (["data", "--model", "dense", "--data", "diabetes", "--target-column", "nope"],
+     "ktlab: error: the bundled table 'diabetes' has its own target; --target-column is for a "
+     "CSV file"),
     (["tune", "--tuner", "annealing"],
      "ktlab: error: unknown tuner 'annealing'; use one of hyperband, bayesian, random, grid, "
      "genetic, bohb"),

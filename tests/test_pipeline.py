@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import make_prices
 
@@ -16,6 +15,7 @@ LOOKBACK = 5
 
 def tiny_pipeline(**overrides) -> StockPipeline:
     options = {"lookback": LOOKBACK, "test_size": 20, "validation_size": 20, "batch_size": 8,
+               "target": "close", "log_returns": False,
                "moving_average_window": 10, "rolling_window": 3,
                "walk_forward": WalkForward(train_window=40, validation_window=15, step=15)}
     options.update(overrides)
@@ -33,12 +33,13 @@ def test_bundled_aapl_split_sizes_and_window_shape():
     # 800 test, 500 validation, 1,941 train; each split loses `lookback` rows to windows.
     assert {name: len(split) for name, split in prepared.splits.items()} == {
         "train": 1911, "validation": 470, "test": 770}
-    assert prepared.input_shape == (30, 10)
+    assert prepared.target == "return"
+    assert prepared.input_shape == (30, 11)
     assert prepared.feature_names == [
         "open", "high", "low", "close", "volume", "open_mean_5", "high_mean_5", "low_mean_5",
-        "close_mean_5", "close_ma_30"]
+        "close_mean_5", "close_ma_30", "log_return"]
     inputs, targets = batches(prepared.fit_kwargs()["x"].take(1))
-    assert inputs.shape == (32, 30, 10)
+    assert inputs.shape == (32, 30, 11)
     assert targets.shape == (32, 1)
     assert str(prepared.splits["test"].index[-1].date()) == "2013-03-01"
     assert prepared.baselines["test"]["mse"] == pytest.approx(1.0486, abs=1e-4)
@@ -53,7 +54,10 @@ def test_scalers_use_training_rows_only(prices):
     scaler = prepared.preprocessor.named_transformers_["num"]
     np.testing.assert_allclose(scaler.mean_, features[numeric].iloc[:train_rows].mean())
     np.testing.assert_allclose(scaler.scale_, features[numeric].iloc[:train_rows].std(ddof=0))
-    train_targets = prepared.splits["train"].actual
+    # Training samples end on rows LOOKBACK-1 .. train_rows-2; their targets are the next
+    # days' closes, rows LOOKBACK .. train_rows-1.
+    train_targets = features["close"].to_numpy()[LOOKBACK:train_rows]
+    assert len(train_targets) == len(prepared.splits["train"])
     assert prepared.target_scaler.mean_[0] == pytest.approx(train_targets.mean())
     assert prepared.target_scaler.scale_[0] == pytest.approx(train_targets.std())
 
@@ -187,6 +191,9 @@ def test_tabular_pipelines():
     inputs, targets = batches(regression.fit_kwargs()["x"])
     assert inputs.shape == (282, 10)
     assert targets.shape == (282, 1)
+    # Training rows are shuffled (the same seed, the same order); evaluation rows are not.
+    np.testing.assert_allclose(np.sort(targets.reshape(-1)), np.sort(train.targets.reshape(-1)))
+    assert not np.allclose(targets.reshape(-1), train.targets.reshape(-1))
     with pytest.raises(ConfigError, match="walk-forward validation needs time-ordered data"):
         regression.folds()
 
@@ -198,4 +205,4 @@ def test_tabular_csv_with_categories(write_csv):
     prepared = TabularPipeline(path, target_column="label").prepare()
     assert prepared.task == "classification"
     assert prepared.feature_names == ["size", "colour_blue", "colour_red"]
-    assert isinstance(prepared.splits["test"].index, pd.Index)
+    assert len(prepared.splits["test"].index) == 12

@@ -136,3 +136,42 @@ def test_bundled_file_matches_its_readme():
     assert sorted(frame["ticker"].unique()) == ["AAPL", "GOOG", "IBM", "MSFT"]
     assert list(frame.columns) == ["ticker", "date", "open", "high", "low", "close", "volume"]
     assert (frame[["open", "high", "low", "close"]] > 0).all().all()
+
+
+def test_headers_in_other_cases_and_with_underscores_are_recognised(write_csv):
+    text = ("date,open,high,low,close,adj_close,volume\n2020-01-01,1,2,1,1.5,0.75,5\n"
+            "2020-01-02,1,2,1,1.6,0.8,5\n")
+    frame = sources.load_stock_frame(write_csv(text))
+    assert frame["close"].tolist() == [0.75, 0.8]
+    assert frame["high"].tolist() == [1.0, 1.0]
+
+
+def test_custom_target_replaces_a_column_spelt_close(write_csv):
+    text = ("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-01,1,2,1,1.5,0.75,5\n"
+            "2020-01-02,1,2,1,1.6,0.8,5\n")
+    frame = sources.load_stock_frame(write_csv(text), date_column="Date",
+                                     target_column="Adj Close")
+    assert list(frame.columns) == ["close", "open", "high", "low", "volume"]
+    assert frame["close"].tolist() == [0.75, 0.8]
+
+
+@pytest.mark.parametrize(("text", "columns", "message"), [
+    ("day,v\n01/02/2020,1\n13/02/2020,2\n", ("day", "v"),
+     "prices.csv: 'day' value '13/02/2020' on data row 2 is not a date; use YYYY-MM-DD"),
+    ("day,v\n2020-01-01,1\n", ("day", "day"),
+     "prices.csv: --date-column and --target-column are both 'day'; name two different "
+     "columns"),
+    ("day,v,w,W\n2020-01-01,1,2,3\n", ("day", "v"),
+     "prices.csv: columns differ only in case (w); rename or drop one of each"),
+])
+def test_custom_layout_problems(write_csv, text, columns, message):
+    with pytest.raises(DataError) as raised:
+        sources.load_stock_frame(write_csv(text), date_column=columns[0],
+                                 target_column=columns[1])
+    assert str(raised.value) == message
+
+
+def test_bundled_table_rejects_a_target_column():
+    with pytest.raises(DataError, match="^the bundled table 'diabetes' has its own target; "
+                                        "--target-column is for a CSV file$"):
+        sources.load_table("diabetes", "progression")
