@@ -109,6 +109,8 @@ def redraw(out_dir: pathlib.Path) -> list[pathlib.Path]:
     from pipelines import plots
 
     table = pd.read_csv(out_dir / "comparison.csv")
+    first_run = out_dir / pathlib.Path(table["run_dir"].iloc[0]).name
+    objective = json.loads((first_run / "config.json").read_text())["tuner"]["objective"]
     trials_by_tuner: dict[str, list[pd.DataFrame]] = {}
     written = []
     for row in table.itertuples():
@@ -116,7 +118,7 @@ def redraw(out_dir: pathlib.Path) -> list[pathlib.Path]:
         trials_by_tuner.setdefault(row.tuner, []).append(tuners.load_trials(run_dir))
         written += plots.write_plots(run_dir)
     path = out_dir / "plot_anytime.png"
-    plots.plot_anytime(trials_by_tuner).savefig(path, dpi=110)
+    plots.plot_anytime(trials_by_tuner, objective).savefig(path, dpi=110)
     return [path, *written]
 
 
@@ -206,7 +208,7 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
                            time.perf_counter() - started)
     (out_dir / "report.md").write_text(report)
     figure_path = out_dir / "plot_anytime.png"
-    plots.plot_anytime(trials_by_tuner).savefig(figure_path, dpi=110)
+    plots.plot_anytime(trials_by_tuner, config.tuner.objective).savefig(figure_path, dpi=110)
     return CompareResult(out_dir=out_dir, table=table, summary=summary, report=report,
                          budget=budget, run_dirs=run_dirs, figures=[figure_path])
 
@@ -243,16 +245,18 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 def format_report(config: Config, budget: dict[str, dict[str, int]], seeds: list[int],
                   table: pd.DataFrame, summary: pd.DataFrame, seconds: float) -> str:
     """The markdown report: the budget first, then the results per tuner and per seed."""
+    from tuners import schedule
+
     tuner = config.tuner
-    hyperband = next((plan for name, plan in budget.items() if name in ("hyperband", "bohb")),
-                     None)
+    hyperband = schedule.keras_tuner_schedule(tuner.max_epochs, tuner.factor,
+                                              tuner.hyperband_iterations)
+    objective = tuner.objective
     lines = ["# Tuner comparison", "",
              f"**Budget.** Hyperband with max_epochs={tuner.max_epochs}, factor={tuner.factor}"
-             f", {tuner.hyperband_iterations} iteration(s) plans "
-             + (f"{hyperband['trials']} trials and {hyperband['epochs']} epochs; " if hyperband
-                else "")
-             + "each trial-budget tuner gets round(Hyperband epochs / max_epochs) trials of "
-               f"{tuner.max_epochs} epochs. Planned per tuner: "
+             f", {tuner.hyperband_iterations} iteration(s) plans {hyperband.total_trials} "
+             f"trials and {hyperband.total_epochs} epochs; each trial-budget tuner gets "
+             f"round(Hyperband epochs / max_epochs) trials of {tuner.max_epochs} epochs. "
+             "Planned per tuner: "
              + ", ".join(f"{name} {plan['trials']} trials / {plan['epochs']} epochs"
                          for name, plan in budget.items())
              + f". Early stopping (patience {tuner.patience}) can end trials sooner: the "
@@ -261,7 +265,7 @@ def format_report(config: Config, budget: dict[str, dict[str, int]], seeds: list
              f"data {config.source}, objective {tuner.objective}, seeds "
              f"{', '.join(map(str, seeds))}, total wall time {seconds:.0f} s.", "",
              "## Per tuner (mean ± std over seeds)", "",
-             "| tuner | best val_loss | test MSE (price units) | naive test MSE | trials | "
+             f"| tuner | best {objective} | test MSE (price units) | naive test MSE | trials | "
              "epochs trained | wall time (s) | failed trials |",
              "|---|---|---|---|---|---|---|---|"]
     for row in summary.itertuples():
@@ -271,13 +275,13 @@ def format_report(config: Config, budget: dict[str, dict[str, int]], seeds: list
             f"{_number(row.baseline_test_mse)} | {row.trials_mean:.1f} | {row.epochs_mean:.1f}"
             f" | {row.seconds_mean:.0f} | {row.failed_trials} |")
     lines += ["", "## Per run", "",
-              "| tuner | seed | best val_loss | test MSE | test MAE | trials | epochs | "
+              f"| tuner | seed | best {objective} | test MSE | test MAE | trials | epochs | "
               "seconds |", "|---|---|---|---|---|---|---|---|"]
     for row in table.itertuples():
         lines.append(f"| {row.tuner} | {row.seed} | {_number(row.best_val_loss)} | "
                      f"{_number(row.test_mse)} | {_number(row.test_mae)} | {row.trials} | "
                      f"{row.epochs} | {row.seconds:.0f} |")
-    lines += ["", "Best val_loss is on the scaled target (the search's objective); test scores "
+    lines += ["", f"Best {objective} is the search's objective (on the scaled target); test scores "
                   "are the chosen model's on the held-out days, in price units, beside the "
                   "naive forecast (tomorrow's close = today's close).", "",
               "![anytime](plot_anytime.png)", ""]

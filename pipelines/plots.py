@@ -137,7 +137,8 @@ def plot_hyperparameters(trials: pd.DataFrame, log_scale: Sequence[str] = (),
             positions = [lookup.get(format_tick(value), np.nan) for value in values]
             axes.scatter(positions, scored["score"], s=18, alpha=0.8)
             axes.set_xticks(range(len(labels)), labels)
-            axes.set_xlim(-0.5, len(labels) - 0.5)
+            # With no scored trial (every one failed) there are no categories to show.
+            axes.set_xlim(-0.5, max(len(labels), 1) - 0.5)
         axes.set_xlabel(name)
         axes.set_ylabel(f"score ({objective})")
     figure.suptitle(f"hyperparameters against score ({len(scored)} scored trials; lower is "
@@ -204,12 +205,14 @@ def plot_schedule(schedule: Any) -> Figure:
     return figure
 
 
-def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str) -> dict[str, Any]:
+def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str,
+                   direction: str = "min") -> dict[str, Any]:
     """Best-so-far objective against cumulative epochs or seconds, per tuner over seeds.
 
     Args:
         runs: `{tuner: [trials frame per seed]}`.
         x: `epochs` or `seconds`.
+        direction: `min` when lower scores are better (losses), `max` otherwise.
 
     Returns:
         `{tuner: (grid, mean, low, high)}` with the band as min and max over seeds.
@@ -222,7 +225,9 @@ def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str) -> dict[s
             if done.empty:
                 continue
             cumulative = done[x].astype("float64").cumsum().to_numpy()
-            best = done["score"].astype("float64").fillna(np.inf).cummin().to_numpy()
+            scores = done["score"].astype("float64")
+            best = (scores.fillna(np.inf).cummin() if direction == "min"
+                    else scores.fillna(-np.inf).cummax()).to_numpy()
             series.append((cumulative, best))
         if not series:
             continue
@@ -238,18 +243,22 @@ def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str) -> dict[s
     return curves
 
 
-def plot_anytime(runs: Mapping[str, Sequence[pd.DataFrame]]) -> Figure:
-    """Best-so-far validation loss per tuner, mean and band over seeds, against cumulative
+def plot_anytime(runs: Mapping[str, Sequence[pd.DataFrame]],
+                 objective: str = "val_loss") -> Figure:
+    """Best-so-far objective per tuner, mean and band over seeds, against cumulative
     epochs (left) and wall time (right)."""
+    from tuners import objective_direction
+
+    direction = objective_direction(objective)
     figure = Figure(figsize=(12, 4.8), layout="constrained")
     for position, (x, label) in enumerate((("epochs", "cumulative epochs trained"),
                                            ("seconds", "cumulative trial time (s)"))):
         axes = figure.add_subplot(1, 2, position + 1)
-        for tuner, (grid, mean, low, high) in anytime_curves(runs, x).items():
+        for tuner, (grid, mean, low, high) in anytime_curves(runs, x, direction).items():
             line, = axes.plot(grid, mean, label=tuner)
             axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
         axes.set_xlabel(label)
-        axes.set_ylabel("best val_loss so far")
+        axes.set_ylabel(f"best {objective} so far")
         axes.legend(loc="upper right")
     figure.suptitle("anytime performance: best score found so far (band: min-max over seeds)")
     return figure

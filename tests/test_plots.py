@@ -120,6 +120,8 @@ def test_anytime_curves_mean_and_band_over_seeds():
     assert grid[-1] == 6.0
     assert mean[at_six] == pytest.approx(0.75)
     assert (low[at_six], high[at_six]) == (0.5, 1.0)
+    best_accuracy = plots.anytime_curves({"random": [first]}, "epochs", direction="max")
+    assert best_accuracy["random"][1][-1] == 3.0
     figure = plots.plot_anytime({"random": [first, second]})
     assert [axes.get_xlabel() for axes in figure.axes] == ["cumulative epochs trained",
                                                            "cumulative trial time (s)"]
