@@ -5,6 +5,9 @@ ktlab data                    # summary of the prepared bundled AAPL data
 ktlab tune                    # the main job: Hyperband on the LSTM, bundled AAPL data
 ktlab tune --tuner bayesian --max-trials 20 --config configs/default.toml
 ktlab brackets --max-epochs 81 --factor 3
+ktlab tune --resume runs/lstm-hyperband-AAPL-seed42   # continue an interrupted search
+ktlab tune --distributed chief --oracle-address 127.0.0.1:8470   # then workers:
+ktlab tune --distributed worker --oracle-address 127.0.0.1:8470 --tuner-id worker1
 ```
 
 Bad input prints one `ktlab: error: ...` line and exits with code 2.
@@ -58,6 +61,7 @@ FLAG_KEYS = {
     "output_dir": ("run", "output_dir"),
     "run_name": ("run", "run_name"),
     "overwrite": ("run", "overwrite"),
+    "keep_checkpoints": ("run", "keep_checkpoints"),
 }
 
 
@@ -145,6 +149,31 @@ def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--run-name", help="run directory name (default: model-tuner-data-seed)")
     group.add_argument("--overwrite", action="store_true", default=None,
                        help="replace an existing run directory of the same name")
+    group.add_argument("--keep-checkpoints", action="store_true", default=None,
+                       help="keep every trial's checkpoint (default: only those a trial or "
+                            "the best model still needs)")
+
+
+def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("resuming")
+    group.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the interrupted search in RUN_DIR with its saved "
+                            "settings (rerunning the same command does too)")
+    group = parser.add_argument_group("distributed tuning (keras-tuner's chief and workers)")
+    group.add_argument("--distributed", choices=("chief", "worker"),
+                       help="chief: hand out trials and write the results; worker: train "
+                            "trials (also set by KERASTUNER_TUNER_ID)")
+    group.add_argument("--oracle-address", metavar="HOST:PORT",
+                       help="where the chief listens (default 127.0.0.1:8470; also "
+                            "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)")
+    group.add_argument("--tuner-id", metavar="ID",
+                       help="this process's name: chief, or unique per worker (a restarted "
+                            "worker takes its old name)")
+    group.add_argument("--chief-timeout", type=float, metavar="SECONDS",
+                       help="how long a worker waits for the chief to answer (default 60)")
+    group.add_argument("--mirrored", action="store_true",
+                       help="train each trial on all of this machine's GPUs "
+                            "(tf.distribute.MirroredStrategy)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune = commands.add_parser("tune", help="run a search and write a run directory")
     _add_data_flags(tune)
     _add_tune_flags(tune)
+    _add_recovery_flags(tune)
     compare = commands.add_parser(
         "compare", help="compare tuners at equal epoch budgets over several seeds")
     _add_data_flags(compare)
@@ -193,10 +223,48 @@ def _command_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command_tune(args: argparse.Namespace) -> int:
-    from pipelines.run import run_search
+def _resumed_config(args: argparse.Namespace) -> Any:
+    """The settings saved in `--resume RUN_DIR`, with any flags given on top."""
+    import pathlib
 
-    run_search(_config_from_args(args))
+    from pipelines.config import SECTIONS, load_config
+    from pipelines.errors import ConfigError
+    from pipelines.run import read_saved_config
+
+    if args.config is not None:
+        raise ConfigError("--resume takes its settings from RUN_DIR/config.json; leave out "
+                          "--config")
+    if args.overwrite:
+        raise ConfigError("--resume continues a search and --overwrite deletes it; pass one "
+                          "of them")
+    run_dir = pathlib.Path(args.resume).resolve()
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume {args.resume}: no such directory; pass a run directory "
+                          f"that ktlab tune wrote")
+    saved = read_saved_config(run_dir)
+    overrides = {section: dict(saved.get(section) or {}) for section in SECTIONS}
+    for destination, (section, key) in FLAG_KEYS.items():
+        value = getattr(args, destination, None)
+        if value is not None:
+            overrides[section][key] = value
+    # The run directory is where it is now, whatever folder the search started from.
+    overrides["run"].update(output_dir=str(run_dir.parent), run_name=run_dir.name,
+                            overwrite=False)
+    return load_config(None, overrides)
+
+
+def _command_tune(args: argparse.Namespace) -> int:
+    from pipelines import distributed
+    from pipelines.run import run_search, run_worker
+
+    distribution = distributed.resolve(args.distributed, args.oracle_address, args.tuner_id,
+                                       args.chief_timeout)
+    config = _resumed_config(args) if args.resume else _config_from_args(args)
+    if distribution is not None and distribution.role == "worker":
+        run_worker(config, distribution, mirrored=args.mirrored)
+        return 0
+    run_search(config, resume=bool(args.resume), distribution=distribution,
+               mirrored=args.mirrored)
     return 0
 
 
@@ -205,7 +273,9 @@ def _command_compare(args: argparse.Namespace) -> int:
 
     config = _config_from_args(args)
     tuner_names = [name.strip() for name in args.tuners.split(",") if name.strip()]
-    run_compare(config, tuner_names, seeds_from(args.seeds, config.run.seed))
+    result = run_compare(config, tuner_names, seeds_from(args.seeds, config.run.seed))
+    print(result.report)
+    print(f"comparison directory: {result.out_dir}")
     return 0
 
 

@@ -111,12 +111,18 @@ class TunerConfig:
 
 @dataclasses.dataclass
 class RunConfig:
-    """Seed and where the run directory goes."""
+    """Seed, where the run directory goes, and what it keeps.
+
+    `keep_checkpoints` keeps every trial's checkpoint under `tuner/`; by default a
+    checkpoint is deleted once no trial and no report will load it again (see
+    `tuners/checkpoints.py`).
+    """
 
     seed: int = 42
     output_dir: str = "runs"
     run_name: str = ""
     overwrite: bool = False
+    keep_checkpoints: bool = False
 
 
 @dataclasses.dataclass
@@ -152,6 +158,34 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "tuner": TunerConfig, "run": RunConfig}
+# What a resumed search must keep: the data, the model and its search space, the tuner and
+# its budget, and the seed. Where the run directory lies and what it keeps may change.
+SEARCH_KEYS = {"data": None, "model": None, "tuner": None, "run": ("seed",)}
+
+
+def search_differences(saved: dict[str, Any], config: Config) -> list[str]:
+    """The settings of `config` that differ from a saved `config.json`'s search.
+
+    Args:
+        saved: A run directory's `config.json`, as plain data.
+        config: The configuration of the search that would continue it.
+
+    Returns:
+        One `"section.key VALUE (was VALUE)"` per difference, empty when they match.
+    """
+    import json
+
+    current = json.loads(json.dumps(config.to_dict(), default=str))
+    saved = json.loads(json.dumps(saved, default=str))
+    differences = []
+    for section, keys in SEARCH_KEYS.items():
+        old = saved.get(section) or {}
+        new = current.get(section) or {}
+        for key in keys or list(dict.fromkeys([*new, *old])):
+            if old.get(key) != new.get(key):
+                differences.append(f"{section}.{key} {json.dumps(new.get(key))} (was "
+                                   f"{json.dumps(old.get(key))})")
+    return differences
 
 
 def load_config(path: str | pathlib.Path | None = None,

@@ -68,9 +68,13 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], objective: str,
     """
     lines = ["", f"{len(trials)} trials ({metrics['failed_trials']} failed), "
                  f"{metrics['epochs']} epochs, {metrics['seconds']:.0f} s"]
-    finished = trials.dropna(subset=["score"])
+    from tuners import objective_direction
+
+    # A trial that diverged after its first epoch keeps the score of the epochs before;
+    # it is not a candidate, so it is left out of the ranking as it is of the best model.
+    finished = trials[trials["status"] != "failed"].dropna(subset=["score"])
     if len(finished):
-        ascending = not any(word in objective for word in ("acc", "auc", "precision", "recall"))
+        ascending = objective_direction(objective) == "min"
         best = finished.sort_values("score", ascending=ascending).head(top)
         hp_columns = [column for column in best.columns if column.startswith("hp_")]
         table = best[["trial_id", "score", "epochs", "status", *hp_columns]].rename(

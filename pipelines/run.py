@@ -3,6 +3,12 @@
 Data flows one way: pipeline -> splits -> tuner.search -> histories on disk -> reports.
 Every check of the input happens before the run directory is created, so bad input
 leaves nothing half-written.
+
+Nothing is lost to an interruption: keras-tuner saves its oracle after every trial, so
+running the same command again (or `ktlab tune --resume RUN_DIR`) continues the search
+where it stopped, running again only the trial that was interrupted. `run_worker` is a
+distributed worker's part; `run_search` also runs the distributed chief
+(`pipelines/distributed.py`).
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines import sources
-from pipelines.config import Config
+from pipelines import distributed, sources
+from pipelines.config import Config, search_differences
 from pipelines.data import PreparedData, StockPipeline, TabularPipeline, WalkForward
 from pipelines.errors import ConfigError, KtlabError
 
 RUN_MARKER = "config.json"
+# Written last by `finish_run`: a run directory that holds it holds a finished search.
+FINISHED_MARKER = "metrics.json"
 
 
 class SearchFailedError(KtlabError):
@@ -111,12 +119,25 @@ def make_hypermodel(config: Config, prepared: PreparedData) -> Any:
         raise ConfigError(f"model.search_space: {error}") from None
 
 
-def prepare_run_dir(config: Config) -> pathlib.Path:
-    """Checks that the run directory can be written, and clears it when overwriting.
+def prepare_run_dir(config: Config, *, resume: bool = False) -> tuple[pathlib.Path, bool]:
+    """Checks that the run directory can be written; clears it, or finds a search to resume.
+
+    An existing run directory is cleared with `overwrite`; without it, one that holds an
+    unfinished search with the same data, model, search space, tuner and seed is resumed,
+    and any other is refused: a finished search (it has `metrics.json`), an unfinished
+    one with other settings, or a folder that ktlab did not write.
+
+    Args:
+        config: The run's configuration.
+        resume: Whether the user asked to resume (`--resume`): then there must be a
+            search to resume.
+
+    Returns:
+        The run directory, and whether it holds a search to resume.
 
     Raises:
         ConfigError: If the output directory cannot be written, or the run directory
-            exists and `overwrite` is not set.
+            cannot be used as described above.
     """
     output_dir = pathlib.Path(config.run.output_dir)
     try:
@@ -128,23 +149,70 @@ def prepare_run_dir(config: Config) -> pathlib.Path:
         raise ConfigError(f"output directory {output_dir} is not writable; choose another "
                           f"--output-dir")
     run_dir = config.run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not config.run.overwrite:
-            raise ConfigError(f"run directory {run_dir} already exists; pass --overwrite to "
-                              f"replace it or --run-name to keep both")
-        if not (run_dir / RUN_MARKER).exists():
+    marked = (run_dir / RUN_MARKER).is_file()
+    if resume and not marked:
+        raise ConfigError(f"{run_dir} holds no search to resume (no {RUN_MARKER}); pass a run "
+                          f"directory that ktlab tune wrote")
+    if not (run_dir.exists() and any(run_dir.iterdir())):
+        return run_dir, False
+    if config.run.overwrite:
+        if not marked:
             raise ConfigError(f"{run_dir} is not a ktlab run directory (no {RUN_MARKER}); "
                               f"refusing to overwrite it, choose another --run-name")
         shutil.rmtree(run_dir)
-    return run_dir
+        return run_dir, False
+    if not marked:
+        raise ConfigError(f"run directory {run_dir} already exists; pass --overwrite to "
+                          f"replace it or --run-name to keep both")
+    if (run_dir / FINISHED_MARKER).exists():
+        raise ConfigError(f"run directory {run_dir} holds a finished search; pass --overwrite "
+                          f"to start afresh or --run-name to keep both")
+    limit = config.tuner.max_consecutive_failed_trials
+    if _failure_streak(run_dir / "tuner") >= limit:
+        # keras-tuner looks for the streak in the whole search, so a resumed search would
+        # stop again as soon as its next trial ends.
+        raise ConfigError(f"run directory {run_dir} holds a search that stopped because {limit} "
+                          f"trials in a row failed; narrow the search space and pass "
+                          f"--overwrite to start afresh, or --run-name to keep both")
+    differences = search_differences(read_saved_config(run_dir), config)
+    if differences:
+        raise ConfigError(f"run directory {run_dir} holds an unfinished search with other "
+                          f"settings: {_first_differences(differences)}; resume it with its "
+                          f"own (ktlab tune --resume {run_dir}), or pass --overwrite or "
+                          f"--run-name")
+    return run_dir, True
 
 
-def run_search(config: Config, *, verbose: bool = True) -> RunResult:
+def read_saved_config(run_dir: pathlib.Path) -> dict[str, Any]:
+    """A run directory's `config.json`, as plain data.
+
+    Raises:
+        ConfigError: If it is missing or unreadable.
+    """
+    path = run_dir / RUN_MARKER
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir} is not a ktlab run directory (no {RUN_MARKER}); pass "
+                          f"a run directory that ktlab tune wrote") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read {path} ({error}); pass --overwrite to start "
+                          f"afresh") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} does not hold a ktlab configuration; pass --overwrite to "
+                          f"start afresh")
+    return saved
+
+
+def run_search(config: Config, *, verbose: bool = True, resume: bool = False,
+               distribution: distributed.Distribution | None = None,
+               mirrored: bool = False) -> RunResult:
     """Runs one search end to end and writes its run directory.
 
     The run directory holds `config.json`, `histories.jsonl`, `trials.csv`,
     `best_hyperparameters.json`, `best_model.keras`, `preprocessor.joblib` and
-    `metrics.json`, plus keras-tuner's own files under `tuner/`.
+    `metrics.json`, plus keras-tuner's own files under `tuner/`. An unfinished search in
+    the run directory, with the same settings, is resumed (see `prepare_run_dir`).
 
     ```python
     result = run_search(load_config("configs/default.toml"))
@@ -154,52 +222,289 @@ def run_search(config: Config, *, verbose: bool = True) -> RunResult:
     Args:
         config: The run's configuration.
         verbose: Print a line per finished trial and a summary table.
+        resume: Require a search to resume (`ktlab tune --resume`).
+        distribution: For the distributed chief: it serves the oracle to the workers
+            instead of training, then writes the results as a single process does.
+        mirrored: Spread each trial over this machine's GPUs with
+            `tf.distribute.MirroredStrategy`.
 
     Returns:
         The run's results.
 
     Raises:
-        KtlabError: For bad input, before anything is written.
+        KtlabError: For bad input, before anything is written; and, after the search,
+            `SearchFailedError` when no trial completed, or
+            `distributed.TooManyFailedTrialsError` when too many failed in a row (both
+            leave `histories.jsonl` and `trials.csv` in the run directory).
     """
     import keras
 
     import tuners
     from pipelines import report
 
+    if distribution is not None and distribution.role != "chief":
+        raise ConfigError("run_search runs a search in one process or the distributed chief; "
+                          "a worker runs run_worker")
     started = time.perf_counter()
     prepared = make_pipeline(config).prepare()
     folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
     hypermodel = make_hypermodel(config, prepared)
-    run_dir = prepare_run_dir(config)
+    if distribution is not None:
+        distributed.check_port_free(distribution)
+    run_dir, resuming = prepare_run_dir(config, resume=resume)
+    if not resuming:
+        # The marker comes first, so that a search killed at any later moment leaves a
+        # run directory that a rerun recognises and resumes.
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(run_dir / RUN_MARKER, config.to_dict())
     tuner_config = config.tuner
-    printer = report.TrialPrinter(enabled=verbose)
+    listener = _TrialEndListener(report.TrialPrinter(enabled=verbose), run_dir,
+                                 prune=not config.run.keep_checkpoints)
+    with distributed.environment(None):
+        tuner = _build_tuner(config, hypermodel, folds, run_dir, run_dir / "histories.jsonl",
+                             listener, resuming=resuming, mirrored=mirrored)
+    listener.tuner = tuner
+    keras.utils.set_random_seed(config.run.seed)
+    if verbose:
+        action = "resuming the" if resuming else "a"
+        print(f"ktlab: {action} {tuner_config.name} search of the {config.model.name} model "
+              f"on {prepared.description}; run directory {run_dir}")
+        if resuming:
+            finished = sum(trial.status in ("COMPLETED", "FAILED")
+                           for trial in tuner.oracle.trials.values())
+            print(f"ktlab: {finished} trials had finished; an interrupted one runs again")
+    # Hyperband reloads a promoted configuration's weights but not its optimizer state
+    # (keras-tuner's design); Keras warns about it in every promoted trial.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    # keras-tuner takes the best of a diverged trial's all-NaN scores; the trial's record
+    # already says that it failed and why.
+    warnings.filterwarnings("ignore", message="All-NaN (slice|axis) encountered",
+                            category=RuntimeWarning)
     try:
-        tuner = tuners.build_tuner(
+        if distribution is None:
+            tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
+                         callbacks=tuners.default_callbacks(tuner_config.objective,
+                                                            tuner_config.patience),
+                         verbose=0)
+        else:
+            _serve_chief(tuner, distribution, listener, verbose=verbose)
+    except RuntimeError as error:
+        if not distributed.is_failure_limit(error):
+            raise
+        distributed.settle_failed_trial(tuner.oracle, tuner.oracle.end_order[-1])
+        raise _stopped_by_failures(config, run_dir) from None
+    except distributed.TooManyFailedTrialsError:
+        raise _stopped_by_failures(config, run_dir) from None
+    listener.prune_now()
+    return finish_run(config, prepared, tuner, run_dir, started, verbose=verbose)
+
+
+def run_worker(config: Config, distribution: distributed.Distribution, *,
+               verbose: bool = True, mirrored: bool = False) -> int:
+    """Runs a distributed worker: trains the trials the chief hands out, until it says stop.
+
+    The worker appends its histories to `histories-<tuner_id>.jsonl` in the chief's run
+    directory, which it must see (a shared filesystem); the chief writes the results.
+
+    Args:
+        config: The search's configuration: the chief's, as in its `config.json`.
+        distribution: The worker's id, the chief's address and how long to wait for it.
+        verbose: Print a line per finished trial.
+        mirrored: Spread each trial over this machine's GPUs.
+
+    Returns:
+        How many trials this worker ran.
+
+    Raises:
+        KtlabError: If no chief answers within the timeout, the run directory is not the
+            chief's, or the settings differ from the chief's.
+    """
+    import grpc
+    import keras
+
+    import tuners
+    from pipelines import report
+
+    if distribution.role != "worker":
+        raise ConfigError("run_worker runs a distributed worker; the chief runs run_search")
+    distributed.wait_for_chief(distribution)
+    run_dir = config.run_dir
+    if not (run_dir / RUN_MARKER).is_file():
+        raise ConfigError(f"no {RUN_MARKER} in {run_dir}: a worker writes into the chief's run "
+                          f"directory, so give it the chief's --output-dir and --run-name on a "
+                          f"filesystem both see")
+    differences = search_differences(read_saved_config(run_dir), config)
+    if differences:
+        raise ConfigError(f"this worker's settings differ from the chief's: "
+                          f"{_first_differences(differences)}; start it with the chief's "
+                          f"(ktlab tune --resume {run_dir} --distributed worker ...)")
+    prepared = make_pipeline(config).prepare()
+    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    hypermodel = make_hypermodel(config, prepared)
+    printer = report.TrialPrinter(enabled=verbose)
+    tuner_config = config.tuner
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    try:
+        with distributed.environment(distribution):
+            tuner = _build_tuner(config, hypermodel, folds, run_dir,
+                                 run_dir / distribution.history_filename, printer,
+                                 resuming=True, mirrored=mirrored)
+            keras.utils.set_random_seed(config.run.seed)
+            if verbose:
+                print(f"ktlab: worker {distribution.tuner_id} of the chief at "
+                      f"{distribution.address}; run directory {run_dir}", flush=True)
+            tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
+                         callbacks=tuners.default_callbacks(tuner_config.objective,
+                                                            tuner_config.patience),
+                         verbose=0)
+    except grpc.RpcError as error:
+        raise distributed.chief_error(distribution, error) from None
+    if verbose:
+        print(f"ktlab: worker {distribution.tuner_id} ran {printer.count} trials; the chief "
+              f"writes the results to {run_dir}")
+    return printer.count
+
+
+class _TrialEndListener:
+    """Prints each finished trial and deletes the checkpoints no one will load again."""
+
+    def __init__(self, printer: Any, run_dir: pathlib.Path, prune: bool) -> None:
+        self.printer = printer
+        self.run_dir = run_dir
+        self.prune = prune
+        self.tuner: Any = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.printer(record)
+        self.prune_now()
+
+    def prune_now(self) -> None:
+        if not self.prune or self.tuner is None:
+            return
+        import tuners
+        from tuners import checkpoints
+
+        try:
+            trials = tuners.load_trials(self.run_dir)
+        except tuners.HistoryFileError:
+            return
+        statuses = dict(zip(trials["trial_id"], trials["status"], strict=True))
+        try:
+            checkpoints.prune_checkpoints(self.tuner, statuses)
+        except OSError as error:
+            # A checkpoint that cannot be deleted costs disk space, not the search.
+            warnings.warn(f"could not delete a checkpoint ({error})", stacklevel=2)
+
+
+def _build_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.Path,
+                 history_path: pathlib.Path, on_trial_end: Any, *, resuming: bool,
+                 mirrored: bool) -> Any:
+    import tuners
+
+    tuner_config = config.tuner
+    extra = {}
+    if mirrored:
+        import tensorflow as tf
+
+        extra["distribution_strategy"] = tf.distribute.MirroredStrategy()
+    try:
+        return tuners.build_tuner(
             tuner_config.name, hypermodel, directory=run_dir, project_name="tuner",
             objective=tuner_config.objective, max_epochs=tuner_config.max_epochs,
             factor=tuner_config.factor, hyperband_iterations=tuner_config.hyperband_iterations,
             max_trials=tuner_config.max_trials,
             num_initial_points=tuner_config.num_initial_points, seed=config.run.seed,
-            executions_per_trial=tuner_config.executions_per_trial, overwrite=True,
-            history_path=run_dir / "histories.jsonl",
+            executions_per_trial=tuner_config.executions_per_trial, overwrite=False,
+            history_path=history_path,
             max_consecutive_failed_trials=tuner_config.max_consecutive_failed_trials,
-            validation=tuner_config.validation, folds=folds, on_trial_end=printer)
-    except ValueError as error:
-        shutil.rmtree(run_dir, ignore_errors=True)
+            validation=tuner_config.validation, folds=folds, on_trial_end=on_trial_end,
+            **extra)
+    except tuners.TunerConfigError as error:
+        if not resuming:
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise ConfigError(str(error)) from None
-    _write_json(run_dir / RUN_MARKER, config.to_dict())
-    keras.utils.set_random_seed(config.run.seed)
+    except (ValueError, RuntimeError, KeyError) as error:
+        if not resuming:
+            raise
+        # A search killed while keras-tuner wrote its state leaves a file cut short.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ConfigError(f"cannot reload the search state in {run_dir / 'tuner'} ({reason}); "
+                          f"pass --overwrite to start afresh") from None
+
+
+def _serve_chief(tuner: Any, distribution: distributed.Distribution,
+                 listener: _TrialEndListener, *, verbose: bool) -> None:
+    from pipelines import report
+
+    oracle = tuner.oracle
+    # The chief trains nothing; the workers print their trials, the chief one line each.
+    oracle.verbose = 0
+    tuner.save()
+    seen = len(oracle.end_order)
+
+    def on_poll() -> None:
+        nonlocal seen
+        ended = oracle.end_order[seen:]
+        if not ended:
+            return
+        seen += len(ended)
+        # keras-tuner's `end_trial` saves the oracle before it lets go of the trial, and a
+        # worker never saves the chief's oracle; saving again here means a chief killed now
+        # does not run a finished trial again when it resumes.
+        oracle.save()
+        for trial_id in ended:
+            trial = oracle.trials[trial_id]
+            if verbose:
+                score = "nan" if trial.score is None else report.format_value(trial.score)
+                print(f"trial {trial_id} {str(trial.status).lower()}: score {score}", flush=True)
+        listener.prune_now()
+
     if verbose:
-        print(f"ktlab: {tuner_config.name} search of the {config.model.name} model on "
-              f"{prepared.description}; run directory {run_dir}")
-    # Hyperband reloads a promoted configuration's weights but not its optimizer state
-    # (keras-tuner's design); Keras warns about it in every promoted trial.
-    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-    tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
-                 callbacks=tuners.default_callbacks(tuner_config.objective,
-                                                    tuner_config.patience),
-                 verbose=0)
-    return finish_run(config, prepared, tuner, run_dir, started, verbose=verbose)
+        print(f"ktlab: chief listening on {distribution.address}; start workers with "
+              f"`ktlab tune --distributed worker --oracle-address {distribution.address} "
+              f"--tuner-id NAME` and the same settings", flush=True)
+    distributed.serve(tuner, distribution, on_poll=on_poll)
+
+
+def _stopped_by_failures(config: Config, run_dir: pathlib.Path) -> KtlabError:
+    """Writes `trials.csv` and the plots of a search that too many failures ended."""
+    import tuners
+    from pipelines import plots
+
+    trials = tuners.load_trials(run_dir)
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    plots.write_plots(run_dir)
+    limit = config.tuner.max_consecutive_failed_trials
+    failed = int((trials["status"] == "failed").sum())
+    return distributed.TooManyFailedTrialsError(
+        f"{limit} trials in a row failed (the --max-consecutive-failed-trials limit), so the "
+        f"search stopped after {len(trials)} trials, {failed} of them failed; see "
+        f"{run_dir / 'trials.csv'} for the reasons, narrow the search space (e.g. the "
+        f"learning-rate range) and rerun with --overwrite")
+
+
+def _failure_streak(project_dir: pathlib.Path) -> int:
+    """The longest run of failed trials, in the order they ended, in keras-tuner's files."""
+    try:
+        end_order = json.loads((project_dir / "oracle.json").read_text()).get("end_order", [])
+    except (OSError, ValueError, AttributeError):
+        return 0
+    streak = longest = 0
+    for trial_id in end_order:
+        try:
+            trial = json.loads((project_dir / f"trial_{trial_id}" / "trial.json").read_text())
+        except (OSError, ValueError):
+            trial = {}
+        streak = streak + 1 if trial.get("status") == "FAILED" else 0
+        longest = max(longest, streak)
+    return longest
+
+
+def _first_differences(differences: list[str], shown: int = 3) -> str:
+    text = ", ".join(differences[:shown])
+    if len(differences) > shown:
+        text += f" and {len(differences) - shown} more"
+    return text
 
 
 def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: pathlib.Path,
@@ -214,6 +519,7 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
     trials.to_csv(run_dir / "trials.csv", index=False)
     best_trial = _best_trial(tuner, trials)
     if best_trial is None:
+        plots.write_plots(run_dir)
         raise SearchFailedError(
             f"no trial completed (see {run_dir / 'trials.csv'} for the reasons); narrow the "
             f"search space or lower the learning-rate range")

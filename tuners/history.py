@@ -20,11 +20,21 @@ Records, one per line, in the order they happen:
 - `{"event": "trial_end", "trial_id", "status", "reason", "score", "best_epoch",
   "epochs", "target_epochs", "seconds", "oracle_status", "fold_scores",
   "hyperparameters"}`.
+- `{"event": "superseded", "trial_id", "epochs", "reason", "time"}`, written when a
+  resumed search (or a restarted distributed worker) is about to run again a trial that
+  was interrupted: the records of that trial's attempt before it are left in the file
+  but no longer count.
 
 `status` is one of `"completed"`, `"stopped_early"` (fewer epochs than its budget, for
 example by `EarlyStopping`) or `"failed"` (an exception, or a NaN or infinite loss, even
 when keras-tuner kept the score of the epochs before it: `oracle_status` then says
 `"COMPLETED"`). Non-finite numbers are written as `null`.
+
+Each trial counts once: `load_histories` and `load_trials` keep only a trial's latest
+attempt (the records from its last `trial_start`), so neither a resumed trial nor one that
+keras-tuner retried shows its epochs twice. In distributed tuning each worker appends to
+its own `histories-<tuner_id>.jsonl` in the run directory, so no two processes write one
+file; the readers merge every such file and order the trials by when they first started.
 
 ```python
 tuner.search(train_dataset, validation_data=validation_dataset, epochs=9)
@@ -53,6 +63,12 @@ import pandas
 from tuners.errors import HistoryFileError, TunerConfigError
 
 HISTORY_FILENAME = "histories.jsonl"
+# One file per distributed worker: `histories-<tuner_id>.jsonl`.
+WORKER_HISTORY_PATTERN = "histories-*.jsonl"
+SUPERSEDED = "superseded"
+# How long a distributed worker waits before asking again when the chief has no trial for
+# it yet (Hyperband waiting for a round to finish); keras-tuner asks again at once.
+IDLE_WAIT_SECONDS = 0.5
 VALIDATIONS = ("holdout", "walk_forward")
 STATUSES = ("completed", "stopped_early", "failed", "incomplete")
 # Hyperband (and oracles built like it) pass their schedule as these hyperparameters.
@@ -127,7 +143,12 @@ class HistoryMixin:
     """Adds per-trial histories and walk-forward validation to a keras-tuner `Tuner`.
 
     Put it before the keras-tuner class: `class MyTuner(HistoryMixin, keras_tuner.Tuner)`.
-    Only one process writes the file; distributed tuning is not supported.
+    Only one process writes a file: give each distributed worker its own `history_path`
+    (`histories-<tuner_id>.jsonl` beside the others); the readers merge them.
+
+    On a resumed search (`overwrite=False` on an existing project), a trial that the file
+    shows started but never ended, and that keras-tuner will run again, is marked
+    superseded before the search continues.
 
     With `validation="walk_forward"`, each trial trains a fresh model on every fold's data
     (which replaces any `x`, `y` or `validation_data` given to `search()`), its score is
@@ -191,14 +212,33 @@ class HistoryMixin:
         self._recording: _TrialRecording | None = None
         self._trial_summaries: dict[str, dict[str, Any]] = {}
         self._history_checked = False
+        self._awaiting_trial = False
         super().__init__(*args, **kwargs)
         if history_path is None:
             history_path = os.path.join(self.project_dir, HISTORY_FILENAME)
         self.history_path = os.fspath(history_path)
         if kwargs.get("overwrite", False) and os.path.exists(self.history_path):
             os.remove(self.history_path)
+        elif os.path.exists(self.history_path):
+            self._supersede_interrupted_trials()
 
     # Hooks that keras-tuner calls.
+
+    def pre_create_trial(self) -> None:
+        """Waits a moment before asking again when the last request got no trial.
+
+        A distributed worker whose chief answers "idle" (Hyperband waiting for other
+        workers to finish a round) would otherwise ask again at once, in a busy loop.
+        """
+        if self._awaiting_trial:
+            time.sleep(IDLE_WAIT_SECONDS)
+        self._awaiting_trial = True
+        super().pre_create_trial()
+
+    def on_trial_begin(self, trial: Any) -> None:
+        """Notes that the last request got a trial."""
+        self._awaiting_trial = False
+        super().on_trial_begin(trial)
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         """Records the trial's start, then trains it on the holdout split or on each fold."""
@@ -274,12 +314,15 @@ class HistoryMixin:
         """Lets keras-tuner score the trial, then records how it ended.
 
         The record is written even when keras-tuner ends the search here because too many
-        trials failed in a row.
+        trials failed in a row, or a distributed worker loses its chief.
         """
         try:
             super().on_trial_end(trial)
-        finally:
-            self._finish_trial(trial)
+        except BaseException:
+            # Do not ask a chief that may be gone: its answer would wait for the timeout.
+            self._finish_trial(trial, ask_chief=False)
+            raise
+        self._finish_trial(trial)
 
     # Walk-forward validation.
 
@@ -331,10 +374,10 @@ class HistoryMixin:
 
     # The end of a trial.
 
-    def _finish_trial(self, trial: Any) -> None:
+    def _finish_trial(self, trial: Any, ask_chief: bool = True) -> None:
         recording = self._recording
         self._recording = None
-        oracle_trial = self.oracle.trials.get(trial.trial_id, trial)
+        oracle_trial = self._oracle_trial(trial.trial_id, ask_chief=ask_chief) or trial
         if recording is None or recording.trial_id != trial.trial_id:
             recording = _TrialRecording(trial.trial_id, time.perf_counter(), 0, 0)
         if self.validation == "walk_forward":
@@ -402,6 +445,44 @@ class HistoryMixin:
         choose = max if objective.direction == "max" else min
         return choose(finite, key=lambda epoch: (finite[epoch], -epoch))
 
+    def _oracle_trial(self, trial_id: str, ask_chief: bool = True) -> Any:
+        """The oracle's copy of a trial (with its score), or None when it has none.
+
+        A distributed worker's oracle is keras-tuner's `OracleClient`, which has no
+        `trials`; it asks the chief instead.
+        """
+        trials = getattr(self.oracle, "trials", None)
+        if trials is not None:
+            return trials.get(trial_id)
+        if not ask_chief:
+            return None
+        import grpc
+
+        try:
+            return self.oracle.get_trial(trial_id)
+        except grpc.RpcError:
+            return None
+
+    def _supersede_interrupted_trials(self) -> None:
+        """Marks the attempts that a resumed search will run again as superseded.
+
+        keras-tuner saves a trial as RUNNING when it starts and, on reloading, runs every
+        trial still RUNNING again under the same id. A trial the oracle does not know (a
+        file written by another search) keeps its records and reads as incomplete.
+        """
+        for attempt in _read_attempts([pathlib.Path(self.history_path)]):
+            if attempt.superseded or attempt.ended or not attempt.latest_in_file:
+                continue
+            oracle_trial = self._oracle_trial(attempt.trial_id)
+            if oracle_trial is None or oracle_trial.status != "RUNNING":
+                continue
+            self._write({
+                "event": SUPERSEDED, "trial_id": attempt.trial_id,
+                "epochs": attempt.epochs,
+                "reason": "the search stopped during this trial; it runs again",
+                "time": datetime.datetime.now(datetime.UTC).isoformat(),
+            })
+
     # The file.
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -442,7 +523,8 @@ def load_histories(
         record (the search stopped during it) has status `"incomplete"`.
 
     Raises:
-        HistoryFileError: If no histories file is found, or several are.
+        HistoryFileError: If no histories file is found, or files lie in several
+            directories.
     """
     records = _read_records(path_or_run_dir)
     starts, ends = _starts_and_ends(records)
@@ -496,7 +578,8 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
         column per hyperparameter.
 
     Raises:
-        HistoryFileError: If no histories file is found, or several are.
+        HistoryFileError: If no histories file is found, or files lie in several
+            directories.
     """
     records = _read_records(path_or_run_dir)
     starts, ends = _starts_and_ends(records)
@@ -539,33 +622,115 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
     return pandas.DataFrame(rows, columns=columns)
 
 
-def find_history_file(path_or_run_dir: str | os.PathLike) -> pathlib.Path:
-    """Returns the histories file at `path_or_run_dir`, or the one inside that directory.
+def find_history_files(path_or_run_dir: str | os.PathLike) -> list[pathlib.Path]:
+    """Returns the histories files at `path_or_run_dir`, or those inside that directory.
+
+    A run directory holds `histories.jsonl`, or one `histories-<tuner_id>.jsonl` per
+    distributed worker, or both; a directory without any at its top is searched
+    recursively.
 
     Raises:
-        HistoryFileError: If there is none, or a directory holds several.
+        HistoryFileError: If there is none, or they lie in several directories.
     """
     path = pathlib.Path(path_or_run_dir)
     if path.is_file():
-        return path
+        return [path]
     if path.is_dir():
-        if (path / HISTORY_FILENAME).is_file():
-            return path / HISTORY_FILENAME
-        found = sorted(path.rglob(HISTORY_FILENAME))
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            listed = ", ".join(str(candidate) for candidate in found)
+        found = _history_files_in(path)
+        if found:
+            return found
+        nested = sorted({candidate.parent for pattern in (HISTORY_FILENAME,
+                                                          WORKER_HISTORY_PATTERN)
+                         for candidate in path.rglob(pattern) if candidate.is_file()})
+        if len(nested) == 1:
+            return _history_files_in(nested[0])
+        if len(nested) > 1:
+            listed = ", ".join(str(directory) for directory in nested)
             raise HistoryFileError(
-                f"{path} holds several {HISTORY_FILENAME} files ({listed}); pass one of them"
+                f"{path} holds {HISTORY_FILENAME} files in several directories ({listed}); "
+                f"pass one of them"
             )
     raise HistoryFileError(
         f"no {HISTORY_FILENAME} at {path}; pass a run directory or the file itself"
     )
 
 
+def _history_files_in(directory: pathlib.Path) -> list[pathlib.Path]:
+    single = [directory / HISTORY_FILENAME] if (directory / HISTORY_FILENAME).is_file() else []
+    return single + sorted(candidate for candidate in directory.glob(WORKER_HISTORY_PATTERN)
+                           if candidate.is_file())
+
+
+@dataclasses.dataclass
+class _Attempt:
+    """One run of one trial in one file: its records from its `trial_start` on."""
+
+    trial_id: Any
+    time: str
+    position: tuple[int, int]
+    records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    superseded: bool = False
+    latest_in_file: bool = True
+
+    @property
+    def ended(self) -> bool:
+        return any(record.get("event") == "trial_end" for record in self.records)
+
+    @property
+    def epochs(self) -> int:
+        return sum(record.get("event") in ("epoch", "fold_epoch") for record in self.records)
+
+
+def _read_attempts(files: Sequence[pathlib.Path]) -> list[_Attempt]:
+    """Splits each file's records into attempts, in file order."""
+    attempts: list[_Attempt] = []
+    for file_index, path in enumerate(files):
+        current: dict[Any, _Attempt] = {}
+        for line_number, record in _read_file(path):
+            trial_id = record.get("trial_id")
+            event = record.get("event")
+            if event == SUPERSEDED:
+                if trial_id in current:
+                    current[trial_id].superseded = True
+                continue
+            if event == "trial_start" or trial_id not in current:
+                if trial_id in current:
+                    current[trial_id].latest_in_file = False
+                started = record.get("time") if event == "trial_start" else None
+                current[trial_id] = _Attempt(trial_id, str(started or ""),
+                                             (file_index, line_number))
+                attempts.append(current[trial_id])
+            current[trial_id].records.append(record)
+    return attempts
+
+
 def _read_records(path_or_run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    path = find_history_file(path_or_run_dir)
+    """The records of each trial's latest attempt, trial by trial as they first started.
+
+    Within one file the later line wins; across files (distributed workers) the later
+    `trial_start` time does, then the file order.
+    """
+    files = find_history_files(path_or_run_dir)
+    attempts = _read_attempts(files)
+
+    def order(attempt: _Attempt) -> tuple:
+        return (attempt.time, attempt.position) if len(files) > 1 else attempt.position
+
+    first: dict[Any, tuple] = {}
+    latest: dict[Any, _Attempt] = {}
+    for attempt in attempts:
+        key = order(attempt)
+        if attempt.trial_id not in first or key < first[attempt.trial_id]:
+            first[attempt.trial_id] = key
+        if attempt.superseded:
+            continue
+        if attempt.trial_id not in latest or key > order(latest[attempt.trial_id]):
+            latest[attempt.trial_id] = attempt
+    trial_ids = sorted(latest, key=lambda trial_id: first[trial_id])
+    return [record for trial_id in trial_ids for record in latest[trial_id].records]
+
+
+def _read_file(path: pathlib.Path) -> list[tuple[int, dict[str, Any]]]:
     lines = path.read_text(encoding="utf-8").split("\n")
     last_line = max((number for number, line in enumerate(lines) if line.strip()), default=-1)
     records = []
@@ -580,11 +745,11 @@ def _read_records(path_or_run_dir: str | os.PathLike) -> list[dict[str, Any]]:
                 warnings.warn(
                     f"{path}:{number + 1}: skipped a line that is not valid JSON (a record "
                     f"cut short by a crash)",
-                    stacklevel=3,
+                    stacklevel=5,
                 )
             continue
         if isinstance(record, dict):
-            records.append(record)
+            records.append((number, record))
     return records
 
 

@@ -1,0 +1,133 @@
+"""Deletes the checkpoints that a search will never load again.
+
+keras-tuner keeps the best epoch's weights of every trial, in
+`tuner/trial_<id>/checkpoint.weights.h5`; a long Hyperband search fills the disk with
+them, though it only ever loads two kinds: the checkpoint a promoted configuration
+continues from, and the best trial's, which becomes `best_model.keras`. A checkpoint
+is kept while any of these holds:
+
+- its trial has not finished (it is running, or keras-tuner will run it again);
+- it is the parent of a trial that has not finished (a resumed child loads it again);
+- Hyperband may still promote it: its round's successor in its bracket is not full;
+- its trial has finished but the histories do not say how yet (a distributed worker
+  writes its `trial_end` record just after the chief hears of it);
+- it is the best finished trial so far among those the histories record as not failed,
+  or the trial that the best one continues: keras-tuner builds a promoted trial's model
+  from its parent's checkpoint before it loads the trial's own, so reloading the best
+  model needs both.
+
+Everything else is deleted; trial files and build configs stay. A trial that is not the
+best now never becomes the best later (scores do not change once a trial ends), so no
+deleted checkpoint is ever wanted back.
+
+```python
+statuses = dict(zip(trials["trial_id"], trials["status"]))  # trials = tuners.load_trials(...)
+removed = checkpoints.prune_checkpoints(tuner, statuses)
+```
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+import keras_tuner
+
+from tuners import schedule
+
+FINISHED = ("COMPLETED", "FAILED")
+
+
+def needed_checkpoints(oracle: Any, statuses: Mapping[str, str]) -> set[str]:
+    """The ids of the trials whose checkpoints the search or its report may still load.
+
+    Args:
+        oracle: The search's oracle (not a worker's `OracleClient`).
+        statuses: `{trial_id: status}` as the histories record it (`tuners.load_trials`).
+            keras-tuner completes a trial whose loss turned NaN after its first epoch,
+            but the histories say `failed`, and it must not become the best model.
+
+    Returns:
+        Trial ids.
+    """
+    needed: set[str] = set()
+    for trial_id, trial in oracle.trials.items():
+        if trial.status not in FINISHED or statuses.get(trial_id) in (None, "incomplete"):
+            needed.add(trial_id)
+        if trial.status not in FINISHED:
+            parent = trial.hyperparameters.values.get("tuner/trial_id")
+            if parent is not None:
+                needed.add(parent)
+    needed |= _promotable(oracle)
+    best = _best_trial_id(oracle, statuses)
+    if best is not None:
+        needed.add(best)
+        parent = oracle.trials[best].hyperparameters.values.get("tuner/trial_id")
+        if parent is not None:
+            needed.add(parent)
+    return needed
+
+
+def prune_checkpoints(tuner: Any, statuses: Mapping[str, str]) -> list[pathlib.Path]:
+    """Deletes the checkpoints of the tuner's trials that no one will load again.
+
+    Args:
+        tuner: A keras-tuner `Tuner` that holds its oracle (a search in one process, or
+            the distributed chief).
+        statuses: `{trial_id: status}` as the histories record it.
+
+    Returns:
+        The files deleted.
+    """
+    oracle = tuner.oracle
+    needed = needed_checkpoints(oracle, statuses)
+    removed = []
+    for trial_id in list(oracle.trials):
+        if trial_id in needed:
+            continue
+        path = pathlib.Path(tuner._get_checkpoint_fname(trial_id))
+        if path.is_file():
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def checkpoint_files(project_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
+    """`{trial_id: checkpoint file}` for every trial directory that still holds one."""
+    return {path.parent.name.removeprefix("trial_"): path
+            for path in sorted(pathlib.Path(project_dir).glob("trial_*/checkpoint.weights.h5"))}
+
+
+def _promotable(oracle: Any) -> set[str]:
+    """Trials in a Hyperband round whose successor round is not full yet."""
+    if not isinstance(oracle, keras_tuner.oracles.HyperbandOracle):
+        return set()
+    # The brackets still running are part of the oracle's saved state.
+    brackets = oracle.get_state()["brackets"]
+    plan = schedule.keras_tuner_schedule(oracle.max_epochs, oracle.factor)
+    sizes = {bracket.index: [item.configurations for item in bracket.rounds]
+             for bracket in plan.brackets}
+    promotable: set[str] = set()
+    for bracket in brackets:
+        rounds = bracket["rounds"]
+        bracket_sizes = sizes.get(bracket["bracket_num"])
+        for number in range(len(rounds) - 1):
+            selected = {info["past_id"] for info in rounds[number + 1]}
+            if bracket_sizes is not None and len(rounds[number + 1]) >= bracket_sizes[number + 1]:
+                continue
+            promotable |= {info["id"] for info in rounds[number] if info["id"] not in selected}
+    return promotable
+
+
+def _best_trial_id(oracle: Any, statuses: Mapping[str, str]) -> str | None:
+    scored = [trial for trial in oracle.trials.values()
+              if trial.status == "COMPLETED"
+              and statuses.get(trial.trial_id) in ("completed", "stopped_early")
+              and trial.score is not None and math.isfinite(trial.score)]
+    if not scored:
+        return None
+    choose = max if oracle.objective.direction == "max" else min
+    return choose(scored, key=lambda trial: trial.score).trial_id
