@@ -337,9 +337,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args.command](args)
-    except KtlabError as error:
+    except (KtlabError, *_library_errors()) as error:
         print(f"ktlab: error: {error}", file=sys.stderr)
         return 2
+
+
+def _library_errors() -> tuple[type[Exception], ...]:
+    """The one-line input errors of `tuners` and `hypermodels`, which do not import ours."""
+    from tuners.errors import HistoryFileError, TunerConfigError
+
+    errors: list[type[Exception]] = [HistoryFileError, TunerConfigError]
+    if "hypermodels.base" in sys.modules:
+        errors.append(sys.modules["hypermodels.base"].SearchSpaceError)
+    return tuple(errors)
 
 
 if __name__ == "__main__":

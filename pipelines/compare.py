@@ -64,6 +64,9 @@ def seeds_from(count_or_list: str | int | list[int], base: int) -> list[int]:
     """
     if isinstance(count_or_list, str):
         parts = [part.strip() for part in count_or_list.split(",") if part.strip()]
+        if not parts:
+            raise ConfigError("--seeds must be a count such as 3 or a list such as 1,2,3, got "
+                              "nothing")
         try:
             numbers = [int(part) for part in parts]
         except ValueError:
@@ -146,7 +149,7 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     """
     from pipelines import plots
     from pipelines.config import validate
-    from pipelines.run import run_search
+    from pipelines.run import check_search, make_hypermodel, make_pipeline, run_search
 
     tuner_names = list(tuner_names or DEFAULT_TUNERS)
     seeds = seeds or seeds_from(3, config.run.seed)
@@ -164,14 +167,6 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     data_name = pathlib.Path(config.source).stem.split(".")[0]
     out_dir = pathlib.Path(config.run.output_dir) / (
         config.run.run_name or f"compare-{config.model.name}-{data_name}")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not config.run.overwrite:
-            raise ConfigError(f"comparison directory {out_dir} already exists; pass --overwrite "
-                              f"to replace it or --run-name to keep both")
-        if not (out_dir / "comparison.csv").exists() and not (out_dir / "budget.json").exists():
-            raise ConfigError(f"{out_dir} is not a ktlab comparison (no comparison.csv); "
-                              f"refusing to overwrite it, choose another --run-name")
-        shutil.rmtree(out_dir)
     runs = []
     for name in tuner_names:
         for seed in seeds:
@@ -183,6 +178,20 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
             run_config.run.run_name = f"{name}-seed{seed}"
             validate(run_config)
             runs.append(run_config)
+    # Every run shares one prepared data set; every setting is checked before anything is
+    # written or replaced.
+    prepared = make_pipeline(config).prepare()
+    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    for run_config in runs:
+        check_search(run_config, make_hypermodel(run_config, prepared), folds)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not config.run.overwrite:
+            raise ConfigError(f"comparison directory {out_dir} already exists; pass --overwrite "
+                              f"to replace it or --run-name to keep both")
+        if not (out_dir / "comparison.csv").exists() and not (out_dir / "budget.json").exists():
+            raise ConfigError(f"{out_dir} is not a ktlab comparison (no comparison.csv); "
+                              f"refusing to overwrite it, choose another --run-name")
+        shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "budget.json").write_text(json.dumps(budget, indent=2) + "\n")
     started = time.perf_counter()
@@ -191,14 +200,14 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
         if verbose:
             print(f"ktlab compare: run {number}/{len(runs)}: {run_config.tuner.name}, seed "
                   f"{run_config.run.seed}", flush=True)
-        result = run_search(run_config, verbose=False)
+        result = run_search(run_config, verbose=False, prepared=prepared)
         name, seed = run_config.tuner.name, run_config.run.seed
         run_dirs[(name, seed)] = result.run_dir
         trials_by_tuner.setdefault(name, []).append(result.trials)
         rows.append(_row(name, seed, result))
         if verbose:
-            print(f"  best val_loss {result.metrics['best_score']:.4g}, test mse "
-                  f"{result.metrics['test'].get('mse', float('nan')):.4g}, "
+            print(f"  best {run_config.tuner.objective} {result.metrics['best_score']:.4g}, "
+                  f"test mse {result.metrics['test'].get('mse', float('nan')):.4g}, "
                   f"{result.metrics['trials']} trials, {result.metrics['epochs']} epochs, "
                   f"{result.seconds:.0f} s", flush=True)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)

@@ -105,6 +105,9 @@ class TunerConfig:
     executions_per_trial: int = 1
     objective: str = "val_loss"
     patience: int = 3
+    # Arguments of the tuner's oracle beyond its budget, e.g. the genetic algorithm's
+    # population_size or BOHB's random_fraction (see tuners/oracles/).
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
     validation: str = "holdout"
     max_consecutive_failed_trials: int = 3
 
@@ -206,16 +209,23 @@ def load_config(path: str | pathlib.Path | None = None,
     raw: dict[str, Any] = {}
     if path is not None:
         raw = _read_file(pathlib.Path(path))
-    for section, values in (overrides or {}).items():
-        raw.setdefault(section, {}).update(values)
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"unknown config section {unknown[0]!r}; use {', '.join(SECTIONS)}")
     sections = {}
     for section, cls in SECTIONS.items():
-        values = raw.get(section) or {}
+        values = raw.get(section)
+        if values is None:
+            values = {}
         if not isinstance(values, dict):
-            raise ConfigError(f"config section [{section}] must be a table of keys")
+            raise ConfigError(f"config section [{section}] must be a table of keys, got "
+                              f"{values!r}")
+        values = dict(values)
+        for key, value in (overrides or {}).get(section, {}).items():
+            # A table given by a flag (--search-space) adds to the file's table.
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                value = {**values[key], **value}
+            values[key] = value
         sections[section] = _build(section, cls, values)
     config = Config(**sections)
     validate(config)
@@ -225,7 +235,10 @@ def load_config(path: str | pathlib.Path | None = None,
 def _read_file(path: pathlib.Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; check the path")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path.name} is not UTF-8 text; save it as UTF-8") from None
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)

@@ -206,7 +206,7 @@ def read_saved_config(run_dir: pathlib.Path) -> dict[str, Any]:
 
 def run_search(config: Config, *, verbose: bool = True, resume: bool = False,
                distribution: distributed.Distribution | None = None,
-               mirrored: bool = False) -> RunResult:
+               mirrored: bool = False, prepared: PreparedData | None = None) -> RunResult:
     """Runs one search end to end and writes its run directory.
 
     The run directory holds `config.json`, `histories.jsonl`, `trials.csv`,
@@ -227,6 +227,8 @@ def run_search(config: Config, *, verbose: bool = True, resume: bool = False,
             instead of training, then writes the results as a single process does.
         mirrored: Spread each trial over this machine's GPUs with
             `tf.distribute.MirroredStrategy`.
+        prepared: Data already prepared from `config.data` (`ktlab compare` prepares it
+            once for all its runs); None prepares it here.
 
     Returns:
         The run's results.
@@ -246,9 +248,11 @@ def run_search(config: Config, *, verbose: bool = True, resume: bool = False,
         raise ConfigError("run_search runs a search in one process or the distributed chief; "
                           "a worker runs run_worker")
     started = time.perf_counter()
-    prepared = make_pipeline(config).prepare()
+    if prepared is None:
+        prepared = make_pipeline(config).prepare()
     folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
     hypermodel = make_hypermodel(config, prepared)
+    check_search(config, hypermodel, folds)
     if distribution is not None:
         distributed.check_port_free(distribution)
     run_dir, resuming = prepare_run_dir(config, resume=resume)
@@ -280,6 +284,10 @@ def run_search(config: Config, *, verbose: bool = True, resume: bool = False,
     # already says that it failed and why.
     warnings.filterwarnings("ignore", message="All-NaN (slice|axis) encountered",
                             category=RuntimeWarning)
+    # The Bayesian oracle's Gaussian process often hits its length-scale bound on small
+    # spaces; the warning repeats every trial and changes nothing a user can do.
+    warnings.filterwarnings("ignore", message="The optimal value found for dimension",
+                            module="sklearn")
     try:
         if distribution is None:
             tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
@@ -396,6 +404,52 @@ class _TrialEndListener:
             warnings.warn(f"could not delete a checkpoint ({error})", stacklevel=2)
 
 
+def check_search(config: Config, hypermodel: Any, folds: Any) -> None:
+    """Refuses settings the tuner or the model would refuse, before anything is written.
+
+    keras-tuner checks some settings only when a tuner is built (a grid over a continuous
+    range, walk-forward validation with Hyperband, too few trials for the genetic
+    algorithm, an unknown oracle option), so the tuner is built once in a scratch folder
+    that is thrown away.
+
+    Raises:
+        ConfigError: Naming the setting and the fix.
+    """
+    import tempfile
+
+    import keras_tuner
+
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    metrics = ["loss", *metric_names(model)]
+    objective = config.tuner.objective
+    allowed = [*(f"val_{name}" for name in metrics), *metrics]
+    if objective not in allowed:
+        raise ConfigError(f"objective {objective!r} is not a metric of the {config.model.name} "
+                          f"model; use one of {', '.join(allowed)}")
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
+        scratch_dir = pathlib.Path(scratch) / "check"
+        with distributed.environment(None):
+            try:
+                _build_tuner(config, hypermodel, folds, scratch_dir, scratch_dir / "h.jsonl",
+                             None, resuming=False, mirrored=False)
+            except (TypeError, ValueError) as error:
+                # keras-tuner rejects an argument that neither the oracle nor the tuner takes.
+                reason = str(error).strip().splitlines()[0]
+                raise ConfigError(f"tuner settings: {reason}; check tuner.options against the "
+                                  f"oracle's arguments in tuners/") from None
+
+
+def metric_names(model: Any) -> list[str]:
+    """The names of the metrics a compiled model reports, besides its loss."""
+    names = []
+    for metric in (model.get_compile_config() or {}).get("metrics") or []:
+        if isinstance(metric, str):
+            names.append(metric)
+        elif isinstance(metric, dict):
+            names.append(metric.get("config", {}).get("name") or metric.get("class_name"))
+    return [name for name in names if name]
+
+
 def _build_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.Path,
                  history_path: pathlib.Path, on_trial_end: Any, *, resuming: bool,
                  mirrored: bool) -> Any:
@@ -418,7 +472,7 @@ def _build_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.P
             history_path=history_path,
             max_consecutive_failed_trials=tuner_config.max_consecutive_failed_trials,
             validation=tuner_config.validation, folds=folds, on_trial_end=on_trial_end,
-            **extra)
+            **tuner_config.options, **extra)
     except tuners.TunerConfigError as error:
         if not resuming:
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -89,3 +89,26 @@ def test_brackets_prints_both_schedules_and_their_differences(capsys):
             "(2018))") in output.splitlines()
     assert main(["brackets", "--factor", "1"]) == 2
     assert capsys.readouterr().err.strip() == "ktlab: error: --factor must be >= 2, got 1"
+
+
+def test_config_sections_left_empty_or_not_tables(tmp_path, capsys):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("data:\ntuner:\n  max_epochs: 2\n")
+    from pipelines.config import load_config
+
+    config = load_config(empty, {"data": {"lookback": 7}})
+    assert (config.data.lookback, config.tuner.max_epochs) == (7, 2)
+    scalar = tmp_path / "scalar.toml"
+    scalar.write_text('data = "MSFT"\n')
+    assert main(["data", "--config", str(scalar), "--lookback", "5"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "ktlab: error: config section [data] must be a table of keys, got 'MSFT'")
+
+
+def test_search_space_flag_adds_to_the_files_table(tmp_path):
+    from pipelines.config import load_config
+
+    path = tmp_path / "space.toml"
+    path.write_text("[model.search_space]\nunits = [8]\nnum_layers = [1, 1]\n")
+    config = load_config(path, {"model": {"search_space": {"units": [4, 8]}}})
+    assert config.model.search_space == {"units": [4, 8], "num_layers": [1, 1]}

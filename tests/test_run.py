@@ -155,3 +155,42 @@ def test_our_oracles_run_through_ktlab_tune(tiny_stock_flags, tmp_path, capsys, 
         assert expected_trials == schedule.keras_tuner_schedule(2, 2).total_trials
     assert json.loads((run_dir / "metrics.json").read_text())["trials"] == expected_trials
     assert (run_dir / "best_model.keras").exists()
+
+
+def test_refused_settings_leave_an_existing_run_untouched(tiny_stock_flags, tmp_path, capsys):
+    flags = [*tiny_stock_flags, "--tuner", "random", "--max-trials", "1", "--max-epochs", "1",
+             "--run-name", "kept"]
+    assert main(["tune", *flags]) == 0
+    run_dir = tmp_path / "runs" / "kept"
+    before = sorted(path.name for path in run_dir.iterdir())
+    capsys.readouterr()
+    # Hyperband cannot validate walk-forward; the old run must survive the refusal.
+    refused = [*tiny_stock_flags, "--run-name", "kept", "--validation", "walk_forward",
+               "--train-window", "40", "--validation-window", "20", "--step", "20",
+               "--overwrite"]
+    assert main(["tune", *refused]) == 2
+    assert "walk-forward" in capsys.readouterr().err
+    assert sorted(path.name for path in run_dir.iterdir()) == before
+
+
+def test_objective_must_be_a_metric_of_the_model(tiny_stock_flags, tmp_path, capsys):
+    assert main(["tune", *tiny_stock_flags, "--objective", "val_accuracy"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "ktlab: error: objective 'val_accuracy' is not a metric of the lstm model; use one of "
+        "val_loss, val_mae, val_rmse, loss, mae, rmse")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_oracle_options_from_a_config_file(tiny_stock_flags, tmp_path, capsys):
+    config = tmp_path / "genetic.toml"
+    config.write_text("[tuner]\nname = \"genetic\"\nmax_trials = 4\nmax_epochs = 1\n"
+                      "[tuner.options]\npopulation_size = 2\nmutation_rate = 0.5\n")
+    assert main(["tune", "--config", str(config), *tiny_stock_flags, "--run-name", "ga"]) == 0
+    trials = pd.read_csv(tmp_path / "runs" / "ga" / "trials.csv")
+    assert len(trials) == 4
+    config.write_text("[tuner]\nname = \"genetic\"\n[tuner.options]\npopulation = 2\n")
+    assert main(["tune", "--config", str(config), *tiny_stock_flags, "--run-name", "ga2"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("ktlab: error: tuner settings: ")
+    assert "population" in error
+    assert not (tmp_path / "runs" / "ga2").exists()
