@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
@@ -50,6 +52,11 @@ def test_compare_writes_a_row_per_tuner_and_seed(tmp_path, write_csv, capsys):
     assert (hyperband_rows["trials"] == planned.total_trials).all()
     random_rows = table[table["tuner"] == "random"]
     assert (random_rows["trials"] == round(planned.total_epochs / 2)).all()
+    # Planned epochs are equal within one trial's epochs; early stopping only trains fewer.
+    budget = json.loads((out_dir / "budget.json").read_text())
+    assert abs(budget["random"]["epochs"] - budget["hyperband"]["epochs"]) <= 2
+    for name in ("hyperband", "random"):
+        assert (table[table["tuner"] == name]["epochs"] <= budget[name]["epochs"]).all()
     for row in table.itertuples():
         assert (out_dir / f"{row.tuner}-seed{row.seed}" / "best_model.keras").exists()
     report = (out_dir / "report.md").read_text().splitlines()

@@ -56,6 +56,8 @@ def test_histories_plot_has_a_line_per_configuration_and_prune_marks(tmp_path):
     write_fixture_run(tmp_path / "run")
     histories = tuners.load_histories(tmp_path / "run")
     trials = tuners.load_trials(tmp_path / "run")
+    assert trials["outcome"].tolist() == ["promoted", "not_promoted", "not_promoted",
+                                          "completed", "completed", "failed"]
     assert plots.configuration_chains(trials) == {
         "0000": ["0000", "0003"], "0001": ["0001"], "0002": ["0002"], "0004": ["0004"],
         "0005": ["0005"]}

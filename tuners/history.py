@@ -574,8 +574,10 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
         `status`, `reason`, `score`, `best_epoch`, `epochs` (epochs trained in this
         trial), `target_epochs`, `initial_epoch`, `bracket`, `round`,
         `parent_trial_id`, `promoted_to` (the trial that continued this one, for
-        Hyperband), `seconds`, `oracle_status`, `fold_scores`, then one `hp_<name>`
-        column per hyperparameter.
+        Hyperband), `seconds`, `oracle_status`, `fold_scores`, `outcome`, then one
+        `hp_<name>` column per hyperparameter. `outcome` is the status, except that a
+        Hyperband trial that ended below the largest budget is `promoted` (another trial
+        continued it) or `not_promoted` (its bracket went on without it).
 
     Raises:
         HistoryFileError: If no histories file is found, or files lie in several
@@ -618,8 +620,18 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
                 hyperparameter_names.append(name)
             row[f"hp_{name}"] = value
         rows.append(row)
-    columns = TRIAL_COLUMNS + [f"hp_{name}" for name in hyperparameter_names]
+    largest_budget = max((row["target_epochs"] or 0 for row in rows), default=0)
+    for row in rows:
+        row["outcome"] = _outcome(row, largest_budget)
+    columns = TRIAL_COLUMNS + ["outcome"] + [f"hp_{name}" for name in hyperparameter_names]
     return pandas.DataFrame(rows, columns=columns)
+
+
+def _outcome(row: dict[str, Any], largest_budget: int) -> str:
+    below_largest = row["bracket"] is not None and (row["target_epochs"] or 0) < largest_budget
+    if row["status"] in ("completed", "stopped_early") and below_largest:
+        return "promoted" if row["promoted_to"] is not None else "not_promoted"
+    return row["status"]
 
 
 def find_history_files(path_or_run_dir: str | os.PathLike) -> list[pathlib.Path]:
