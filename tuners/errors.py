@@ -9,3 +9,23 @@ class TunerConfigError(ValueError):
 
 class HistoryFileError(ValueError):
     """A histories file that cannot be found or read."""
+
+
+def is_real(value: object) -> bool:
+    """Whether `value` is a real number (numpy's included), and not a bool."""
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_integer(name: str, value: object, minimum: int) -> None:
+    """Checks that `value` is a whole number of at least `minimum`.
+
+    Raises:
+        TunerConfigError: Naming `name`, the minimum and the value given.
+    """
+    import numbers
+
+    # `bool` is an `int` subclass, but `factor=True` is a mistake, not a 1.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise TunerConfigError(f"{name} must be an integer of at least {minimum}, got {value!r}.")

@@ -156,9 +156,9 @@ def keras_tuner_schedule(max_epochs: int, factor: int, hyperband_iterations: int
         errors.TunerConfigError: (a ValueError) If an argument is not an integer in its
             range.
     """
-    _check_integer("max_epochs", max_epochs, minimum=1)
-    _check_integer("factor", factor, minimum=2)
-    _check_integer("hyperband_iterations", hyperband_iterations, minimum=1)
+    errors.check_integer("max_epochs", max_epochs, minimum=1)
+    errors.check_integer("factor", factor, minimum=2)
+    errors.check_integer("hyperband_iterations", hyperband_iterations, minimum=1)
 
     # This loop is keras-tuner's `_get_num_brackets`, float division included.
     num_brackets = 0
@@ -228,8 +228,8 @@ def paper_schedule(max_epochs: int, factor: int, warm_start: bool = False) -> Sc
         errors.TunerConfigError: (a ValueError) If an argument is not an integer in its
             range.
     """
-    _check_integer("max_epochs", max_epochs, minimum=1)
-    _check_integer("factor", factor, minimum=2)
+    errors.check_integer("max_epochs", max_epochs, minimum=1)
+    errors.check_integer("factor", factor, minimum=2)
     if not isinstance(warm_start, bool):
         raise errors.TunerConfigError(f"warm_start must be True or False, got {warm_start!r}.")
 
@@ -379,14 +379,6 @@ def format_schedule(schedule: Schedule) -> str:
         f"{_format_number(schedule.total_epochs)} epochs trained"
     )
     return "\n".join(lines)
-
-
-def _check_integer(name: str, value: object, minimum: int) -> None:
-    # `bool` is an `int` subclass, but `factor=True` is a mistake, not a 1.
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise errors.TunerConfigError(
-            f"{name} must be an integer of at least {minimum}, got {value!r}."
-        )
 
 
 def _plain_number(value: fractions.Fraction | int) -> float:

@@ -141,24 +141,24 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
         min_bandwidth: float = 1e-3,
         adaptive_min_bandwidth: bool = True,
     ) -> None:
-        _check_integer("max_epochs", max_epochs, minimum=1)
-        _check_integer("factor", factor, minimum=2)
+        errors.check_integer("max_epochs", max_epochs, minimum=1)
+        errors.check_integer("factor", factor, minimum=2)
         if hyperband_iterations is not None:
-            _check_integer("hyperband_iterations", hyperband_iterations, minimum=1)
-        if not _is_real(random_fraction) or not 0 <= random_fraction <= 1:
+            errors.check_integer("hyperband_iterations", hyperband_iterations, minimum=1)
+        if not errors.is_real(random_fraction) or not 0 <= random_fraction <= 1:
             raise errors.TunerConfigError(
                 f"random_fraction must be a number from 0 to 1 (BOHB uses 1/3), "
                 f"got {random_fraction!r}."
             )
-        if not _is_real(top_fraction) or not 0 < top_fraction < 1:
+        if not errors.is_real(top_fraction) or not 0 < top_fraction < 1:
             raise errors.TunerConfigError(
                 f"top_fraction must be a number between 0 and 1, exclusive (BOHB uses "
                 f"0.15), got {top_fraction!r}."
             )
-        _check_integer("num_candidates", num_candidates, minimum=1)
+        errors.check_integer("num_candidates", num_candidates, minimum=1)
         if min_points_in_model is not None:
-            _check_integer("min_points_in_model", min_points_in_model, minimum=2)
-        if not _is_real(bandwidth_factor) or bandwidth_factor <= 0:
+            errors.check_integer("min_points_in_model", min_points_in_model, minimum=2)
+        if not errors.is_real(bandwidth_factor) or bandwidth_factor <= 0:
             raise errors.TunerConfigError(
                 f"bandwidth_factor must be a number above 0 (BOHB uses 3), "
                 f"got {bandwidth_factor!r}."
@@ -167,7 +167,7 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
             raise errors.TunerConfigError(
                 f"adaptive_min_bandwidth must be True or False, got {adaptive_min_bandwidth!r}."
             )
-        if not _is_real(min_bandwidth) or min_bandwidth <= 0:
+        if not errors.is_real(min_bandwidth) or min_bandwidth <= 0:
             raise errors.TunerConfigError(
                 f"min_bandwidth must be a number above 0 (BOHB uses 0.001), got {min_bandwidth!r}."
             )
@@ -473,12 +473,3 @@ def _category_value(hyperparameter: hyperparameter_types.HyperParameter, index: 
     return hyperparameter.values[index]
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _check_integer(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise errors.TunerConfigError(
-            f"{name} must be an integer of at least {minimum}, got {value!r}."
-        )

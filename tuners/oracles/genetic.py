@@ -117,7 +117,7 @@ class GeneticOracle(keras_tuner.Oracle):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
     ) -> None:
-        _check_integer("max_trials", max_trials, minimum=1)
+        errors.check_integer("max_trials", max_trials, minimum=1)
         if population_size is None:
             if max_trials < 4:
                 raise errors.TunerConfigError(
@@ -126,7 +126,7 @@ class GeneticOracle(keras_tuner.Oracle):
                     "of at least 4, or the random tuner."
                 )
             population_size = max(2, min(10, max_trials // 3))
-        _check_integer("population_size", population_size, minimum=2)
+        errors.check_integer("population_size", population_size, minimum=2)
         if max_trials < 2 * population_size:
             raise errors.TunerConfigError(
                 f"max_trials ({max_trials}) is less than two generations of population_size "
@@ -135,13 +135,13 @@ class GeneticOracle(keras_tuner.Oracle):
                 "population_size."
             )
         _check_fraction("mutation_rate", mutation_rate)
-        if not _is_real(mutation_scale) or not 0 < mutation_scale <= 1:
+        if not errors.is_real(mutation_scale) or not 0 < mutation_scale <= 1:
             raise errors.TunerConfigError(
                 f"mutation_scale must be a number in (0, 1], the standard deviation of a "
                 f"mutation as a fraction of the range; got {mutation_scale!r}."
             )
-        _check_integer("tournament_size", tournament_size, minimum=1)
-        _check_integer("elite_count", elite_count, minimum=0)
+        errors.check_integer("tournament_size", tournament_size, minimum=1)
+        errors.check_integer("elite_count", elite_count, minimum=0)
         if elite_count >= population_size:
             raise errors.TunerConfigError(
                 f"elite_count ({elite_count}) must be smaller than population_size "
@@ -453,7 +453,7 @@ def is_valid_value(hyperparameter: hyperparameter_types.HyperParameter, value: A
     if isinstance(hyperparameter, hyperparameter_types.Choice):
         return value in hyperparameter.values
     if isinstance(hyperparameter, (hyperparameter_types.Int, hyperparameter_types.Float)):
-        if isinstance(value, bool) or not _is_real(value):
+        if isinstance(value, bool) or not errors.is_real(value):
             return False
         return hyperparameter.min_value <= value <= hyperparameter.max_value
     return True
@@ -523,17 +523,6 @@ def clip_value(hyperparameter: hyperparameter_types.HyperParameter, value: Any) 
     return value
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _check_integer(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise errors.TunerConfigError(
-            f"{name} must be an integer of at least {minimum}, got {value!r}."
-        )
-
-
 def _check_fraction(name: str, value: Any) -> None:
-    if not _is_real(value) or not 0 <= value <= 1:
+    if not errors.is_real(value) or not 0 <= value <= 1:
         raise errors.TunerConfigError(f"{name} must be a number from 0 to 1, got {value!r}.")
