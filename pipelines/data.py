@@ -509,12 +509,13 @@ class TabularPipeline:
         validation_size: Fraction of the remaining rows used for validation.
         seed: Seed of the shuffled split.
         batch_size: Batch size of the datasets.
+        fill: Rows of a CSV with missing values: `error` or `drop`.
     """
 
     def __init__(self, source: str | pathlib.Path = "diabetes", *,
                  target_column: str | None = None, task: str = "auto",
                  test_size: float = 0.2, validation_size: float = 0.2, seed: int = 42,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, fill: str = "error") -> None:
         if task not in TASKS:
             raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
         for field, value in (("test_size", test_size), ("validation_size", validation_size)):
@@ -527,6 +528,7 @@ class TabularPipeline:
         self.validation_size = validation_size
         self.seed = seed
         self.batch_size = _positive_int("batch_size", batch_size)
+        self.fill = fill
 
     def prepare(self) -> PreparedData:
         """Loads, splits and scales the table.
@@ -534,7 +536,7 @@ class TabularPipeline:
         Raises:
             DataError: If the data cannot be used.
         """
-        table, target = sources.load_table(self.source, self.target_column)
+        table, target = sources.load_table(self.source, self.target_column, fill=self.fill)
         name = str(self.source) if str(self.source) in sources.BUNDLED_TABLES else (
             pathlib.Path(self.source).name)
         task = self.task if self.task != "auto" else _infer_task(target)

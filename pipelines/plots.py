@@ -221,10 +221,12 @@ def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str,
     for tuner, frames in runs.items():
         series = []
         for trials in frames:
-            done = trials.dropna(subset=[x])
+            # Epochs are counted as trained (every fold and execution), the search's cost.
+            column = "epochs_trained" if x == "epochs" and "epochs_trained" in trials else x
+            done = trials.dropna(subset=[column])
             if done.empty:
                 continue
-            cumulative = done[x].astype("float64").cumsum().to_numpy()
+            cumulative = done[column].astype("float64").cumsum().to_numpy()
             scores = done["score"].astype("float64")
             best = (scores.fillna(np.inf).cummin() if direction == "min"
                     else scores.fillna(-np.inf).cummax()).to_numpy()

@@ -95,7 +95,8 @@ def make_pipeline(config: Config) -> StockPipeline | TabularPipeline:
         if value == getattr(type(data)(), key):
             table_sizes[key] = defaults[key]
     return TabularPipeline(source, target_column=data.target_column, task=data.task,
-                           seed=config.run.seed, batch_size=data.batch_size, **table_sizes)
+                           fill=data.fill, seed=config.run.seed, batch_size=data.batch_size,
+                           **table_sizes)
 
 
 def make_hypermodel(config: Config, prepared: PreparedData) -> Any:
@@ -598,7 +599,7 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "baseline": {"name": prepared.baseline, **prepared.baselines},
         "units": "price" if prepared.target in ("close", "return") else prepared.target,
         "trials": int(len(trials)),
-        "epochs": int(trials["epochs"].sum()) if len(trials) else 0,
+        "epochs": int(trials["epochs_trained"].sum()) if len(trials) else 0,
         "failed_trials": int((trials["status"] == "failed").sum()) if len(trials) else 0,
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -238,13 +238,15 @@ def _validate_series(frame: pd.DataFrame, name: str, fill: str) -> pd.DataFrame:
 
 
 def load_table(source: str | pathlib.Path, target_column: str | None = None,
-               ) -> tuple[pd.DataFrame, pd.Series]:
+               fill: str = "error") -> tuple[pd.DataFrame, pd.Series]:
     """Loads a tabular data set as features and a target.
 
     Args:
         source: `diabetes` or `breast_cancer` (scikit-learn's bundled sets, offline) or
             the path of a CSV file.
         target_column: The target column of a CSV file (required for a file).
+        fill: Rows with missing values: `error` (default) or `drop`. Rows of a table
+            have no order, so there is nothing to carry forward.
 
     Returns:
         The feature frame and the target series.
@@ -270,11 +272,18 @@ def load_table(source: str | pathlib.Path, target_column: str | None = None,
         raise DataError(f"{path.name}: target column {target_column!r} not found; columns are "
                         f"{', '.join(raw.columns)}")
     table = raw.replace(list(MISSING_MARKERS), np.nan)
+    if fill not in ("error", "drop"):
+        raise DataError(f"fill policy {fill!r} does not suit a table; use error or drop")
     missing = table.isna().sum()
-    if missing.any():
+    if missing.any() and fill == "drop":
+        table = table.dropna()
+        if table.empty:
+            raise DataError(f"{path.name}: every row has a missing value; fill them before "
+                            f"tuning")
+    elif missing.any():
         where = ", ".join(f"{column}: {count}" for column, count in missing[missing > 0].items())
         raise DataError(f"{path.name}: {int(missing.sum())} missing values ({where}); fill or "
-                        f"drop them before tuning")
+                        f"drop them, or pass --fill drop")
     for column in table.columns:
         numbers = pd.to_numeric(table[column], errors="coerce")
         if numbers.notna().all():

@@ -47,7 +47,7 @@ def test_tune_random_writes_every_artifact_and_the_model_reproduces_its_score(
     assert set(trials["status"]) <= {"completed", "stopped_early"}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["trials"] == 3
-    assert metrics["epochs"] == trials["epochs"].sum()
+    assert metrics["epochs"] == trials["epochs_trained"].sum() == trials["epochs"].sum()
     assert metrics["units"] == "price"
     assert sorted(metrics["test"]) == ["mae", "mse", "rmse"]
     assert metrics["baseline"]["name"] == "persistence: tomorrow's close = today's close"

@@ -175,3 +175,16 @@ def test_bundled_table_rejects_a_target_column():
     with pytest.raises(DataError, match="^the bundled table 'diabetes' has its own target; "
                                         "--target-column is for a CSV file$"):
         sources.load_table("diabetes", "progression")
+
+
+def test_table_rows_with_missing_values_are_refused_or_dropped(write_csv):
+    path = write_csv("a,b,label\n1,2,x\n,3,y\n4,5,x\n", name="table.csv")
+    with pytest.raises(DataError, match=r"^table.csv: 1 missing values \(a: 1\); fill or drop "
+                                        r"them, or pass --fill drop$"):
+        sources.load_table(path, "label")
+    table, labels = sources.load_table(path, "label", fill="drop")
+    assert table["a"].tolist() == [1.0, 4.0]
+    assert labels.tolist() == ["x", "x"]
+    with pytest.raises(DataError, match="fill policy 'ffill' does not suit a table; use error "
+                                        "or drop"):
+        sources.load_table(path, "label", fill="ffill")

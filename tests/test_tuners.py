@@ -365,6 +365,9 @@ def test_walk_forward_scores_the_mean_over_folds(tmp_path) -> None:
         expected = fold_curves.groupby("epoch")["val_loss"].mean()
         assert mean_curve.tolist() == pytest.approx(expected.tolist())
         assert sorted(fold_curves["fold"].unique()) == [0, 1]
+        # The cost counts both folds' epochs; the curve has one point per epoch.
+        assert trial["epochs_trained"] == len(fold_curves)
+        assert trial["epochs"] == len(mean_curve)
 
 
 class FaultyHyperModel(keras_tuner.HyperModel):

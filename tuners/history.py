@@ -395,6 +395,8 @@ class HistoryMixin:
             "score": score,
             "best_epoch": self._best_epoch(recording),
             "epochs": len(trained),
+            # The cost: every fold's and every execution's epochs, not only the curve's.
+            "epochs_trained": len(recording.epochs),
             "target_epochs": recording.target_epochs,
             "seconds": time.perf_counter() - recording.started,
             "oracle_status": str(oracle_trial.status),
@@ -574,8 +576,9 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
         `status`, `reason`, `score`, `best_epoch`, `epochs` (epochs trained in this
         trial), `target_epochs`, `initial_epoch`, `bracket`, `round`,
         `parent_trial_id`, `promoted_to` (the trial that continued this one, for
-        Hyperband), `seconds`, `oracle_status`, `fold_scores`, `outcome`, then one
-        `hp_<name>` column per hyperparameter. `outcome` is the status, except that a
+        Hyperband), `seconds`, `oracle_status`, `fold_scores`, `epochs_trained` (every
+        fold's and execution's epochs: the trial's cost), `outcome`, then one `hp_<name>`
+        column per hyperparameter. `outcome` is the status, except that a
         Hyperband trial that ended below the largest budget is `promoted` (another trial
         continued it) or `not_promoted` (its bracket went on without it).
 
@@ -623,7 +626,10 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
     largest_budget = max((row["target_epochs"] or 0 for row in rows), default=0)
     for row in rows:
         row["outcome"] = _outcome(row, largest_budget)
-    columns = TRIAL_COLUMNS + ["outcome"] + [f"hp_{name}" for name in hyperparameter_names]
+        row["epochs_trained"] = ends.get(row["trial_id"], {}).get("epochs_trained",
+                                                                  row["epochs"])
+    columns = (TRIAL_COLUMNS + ["epochs_trained", "outcome"]
+               + [f"hp_{name}" for name in hyperparameter_names])
     return pandas.DataFrame(rows, columns=columns)
 
 
