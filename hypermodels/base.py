@@ -25,6 +25,9 @@ from typing import Any
 import keras_tuner
 import tensorflow as tf
 
+# Adam's usual learning rate, the value a fresh `HyperParameters()` builds with.
+DEFAULT_LEARNING_RATE_VALUE = 1e-3
+
 
 class SearchSpaceError(ValueError):
     """A search-space argument that cannot be used; the message names it and the fix."""
@@ -250,6 +253,20 @@ class BatchSizeHyperModel(keras_tuner.HyperModel):
         self.batch_size = check_choices("batch_size", batch_size, positive_integers=True)
         # Rows per dataset, counted once per search: every trial gets the same objects.
         self._row_counts: dict[int, tuple[tf.data.Dataset, int]] = {}
+
+    def declare_learning_rate(self, hp: keras_tuner.HyperParameters) -> float:
+        """Declares (or reads) the log-uniform `learning_rate` from `self.learning_rate`.
+
+        A fresh `HyperParameters()` builds with Adam's usual 1e-3 when the range holds it.
+        """
+        return float_hyperparameter(
+            hp,
+            "learning_rate",
+            self.learning_rate,
+            step=self.learning_rate_step,
+            log=True,
+            default=DEFAULT_LEARNING_RATE_VALUE,
+        )
 
     def declare_batch_size(self, hp: keras_tuner.HyperParameters) -> int:
         """Declares (or reads) the `batch_size` hyperparameter."""

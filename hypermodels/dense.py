@@ -16,8 +16,6 @@ OPTIMIZERS = ("adam", "sgd")
 DEFAULT_UNITS = (16, 32, 64, 128, 256)
 DEFAULT_NUM_LAYERS = (1, 4)
 DEFAULT_DROPOUT = (0.0, 0.5)
-# Adam's usual learning rate, the value a fresh `HyperParameters()` builds with.
-DEFAULT_LEARNING_RATE_VALUE = 1e-3
 DEFAULT_LEARNING_RATE = (1e-4, 1e-1)
 DEFAULT_WEIGHT_DECAY = (1e-6, 1e-2)
 DEFAULT_MOMENTUM = (0.0, 0.95)
@@ -163,14 +161,7 @@ class DenseHyperModel(base.BatchSizeHyperModel):
                 momentum = base.float_hyperparameter(
                     hp, "momentum", self.momentum, step=self.momentum_step
                 )
-        learning_rate = base.float_hyperparameter(
-            hp,
-            "learning_rate",
-            self.learning_rate,
-            step=self.learning_rate_step,
-            log=True,
-            default=DEFAULT_LEARNING_RATE_VALUE,
-        )
+        learning_rate = self.declare_learning_rate(hp)
         weight_decay = base.float_hyperparameter(
             hp, "weight_decay", self.weight_decay, step=self.weight_decay_step, log=True
         )

@@ -10,8 +10,6 @@ import keras_tuner
 
 from hypermodels import base
 
-# Adam's usual learning rate, the value a fresh `HyperParameters()` builds with.
-DEFAULT_LEARNING_RATE_VALUE = 1e-3
 DEFAULT_LEARNING_RATE = (1e-6, 1e-1)
 DEFAULT_UNITS = (16, 32, 64, 128, 256)
 DEFAULT_NUM_LAYERS = (1, 5)
@@ -130,14 +128,7 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
         dropout_rate = base.float_hyperparameter(
             hp, "dropout", self.dropout, step=self.dropout_step
         )
-        learning_rate = base.float_hyperparameter(
-            hp,
-            "learning_rate",
-            self.learning_rate,
-            step=self.learning_rate_step,
-            log=True,
-            default=DEFAULT_LEARNING_RATE_VALUE,
-        )
+        learning_rate = self.declare_learning_rate(hp)
         self.declare_batch_size(hp)
         for layer_index in range(num_layers):
             features = keras.layers.LSTM(

@@ -164,9 +164,8 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
         raise ConfigError("walk-forward validation cannot be compared with hyperband or bohb; "
                           "use --validation holdout or leave them out of --tuners")
     budget = plan_budget(config, tuner_names)
-    data_name = pathlib.Path(config.source).stem.split(".")[0]
     out_dir = pathlib.Path(config.run.output_dir) / (
-        config.run.run_name or f"compare-{config.model.name}-{data_name}")
+        config.run.run_name or f"compare-{config.model.name}-{config.data_name}")
     runs = []
     for name in tuner_names:
         for seed in seeds:

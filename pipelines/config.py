@@ -151,8 +151,12 @@ class Config:
         """The run directory's name: given, or derived from model, tuner, data and seed."""
         if self.run.run_name:
             return self.run.run_name
-        data = pathlib.Path(self.source).stem.split(".")[0]
-        return f"{self.model.name}-{self.tuner.name}-{data}-seed{self.run.seed}"
+        return f"{self.model.name}-{self.tuner.name}-{self.data_name}-seed{self.run.seed}"
+
+    @property
+    def data_name(self) -> str:
+        """The data source's short name for folder names: AAPL, diabetes, prices."""
+        return pathlib.Path(self.source).stem.split(".")[0]
 
     @property
     def run_dir(self) -> pathlib.Path:

@@ -288,7 +288,7 @@ def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
     config_file = run_dir / "config.json"
     if config_file.exists():
         tuner_config = json.loads(config_file.read_text())["tuner"]
-        if tuner_config["name"] in ("hyperband", "bohb"):
+        if tuners.TUNERS[tuner_config["name"]].budget == "epochs":
             from tuners import schedule
 
             figures["schedule"] = plot_schedule(schedule.keras_tuner_schedule(

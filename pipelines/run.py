@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipelines import distributed, sources
 from pipelines.config import Config, search_differences
-from pipelines.data import PreparedData, StockPipeline, TabularPipeline, WalkForward
+from pipelines.data import PreparedData, StockPipeline, TabularPipeline, WalkForward, score
 from pipelines.errors import ConfigError, KtlabError
 
 RUN_MARKER = "config.json"
@@ -595,7 +595,7 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "best_trial_id": best_trial.trial_id,
         "best_score": best_trial.score,
         "validation": prepared.evaluate(best_model, "validation"),
-        "test": data_score(prepared, "test", test_predictions),
+        "test": score(prepared.task, prepared.splits["test"].actual, test_predictions),
         "baseline": {"name": prepared.baseline, **prepared.baselines},
         "units": "price" if prepared.target in ("close", "return") else prepared.target,
         "trials": int(len(trials)),
@@ -611,13 +611,6 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
     return RunResult(run_dir=run_dir, config=config, best_hyperparameters=best_hyperparameters,
                      metrics=metrics, trials=trials, seconds=metrics["seconds"],
                      prepared=prepared, tuner=tuner, best_model=best_model)
-
-
-def data_score(prepared: PreparedData, split: str, predictions: Any) -> dict[str, float]:
-    """Scores predictions already in the data's own units against `split`'s targets."""
-    from pipelines.data import score
-
-    return score(prepared.task, prepared.splits[split].actual, predictions)
 
 
 def _best_trial(tuner: Any, trials: pd.DataFrame) -> Any:
@@ -663,10 +656,6 @@ def _predictions_frame(prepared: PreparedData, predictions: Any) -> pd.DataFrame
 
 
 def _write_json(path: pathlib.Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+    from tuners.history import to_json_value
 
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
+    path.write_text(json.dumps(to_json_value(data), indent=2) + "\n")

@@ -408,7 +408,7 @@ class HistoryMixin:
             start = self._trial_summaries.get(trial.trial_id, {})
             context = {key: start.get(key) for key in
                        ("bracket", "round", "parent_trial_id", "initial_epoch")}
-            self._trial_end_listener({**_plain(record), **context})
+            self._trial_end_listener({**to_json_value(record), **context})
 
     def _trial_status(
         self, oracle_trial: Any, recording: _TrialRecording
@@ -501,7 +501,7 @@ class HistoryMixin:
                     if handle.read(1) != "\n":
                         handle.write("\n")
                 self._history_checked = True
-            handle.write(json.dumps(_plain(record), allow_nan=False) + "\n")
+            handle.write(json.dumps(to_json_value(record), allow_nan=False) + "\n")
             handle.flush()
 
 
@@ -837,7 +837,7 @@ def _mean_metrics(metrics_list: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _plain_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _plain(value) for name, value in values.items()
+    return {name: to_json_value(value) for name, value in values.items()
             if not name.startswith("tuner/")}
 
 
@@ -848,12 +848,12 @@ def _to_float(value: Any) -> float:
         return math.nan
 
 
-def _plain(value: Any) -> Any:
+def to_json_value(value: Any) -> Any:
     """Converts to what `json.dumps(allow_nan=False)` accepts: NaN and infinity become None."""
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): to_json_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [to_json_value(item) for item in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
