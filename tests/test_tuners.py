@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import hypermodels
 import tuners
-from tuners import factory, history
+from tuners import factory, recorder
 
 WINDOW, FEATURES = 8, 3
 
@@ -471,4 +471,4 @@ def test_history_mixin_refuses_folds_with_holdout(tmp_path) -> None:
     with pytest.raises(tuners.TunerConfigError, match=r"folds are only used with validation"):
         tuners.build_tuner("random", finite_dense(), directory=tmp_path,
                            folds=[TinyFold(0, table(), table())])
-    assert history.VALIDATIONS == ("holdout", "walk_forward")
+    assert recorder.VALIDATIONS == ("holdout", "walk_forward")

@@ -17,31 +17,33 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tuners.errors import HistoryFileError, TunerConfigError
     from tuners.factory import (
-        TUNERS,
         EpochBudgetTuner,
         HistoryTuner,
-        TunerSpec,
         build_tuner,
         default_callbacks,
         make_objective,
-        objective_direction,
     )
-    from tuners.history import HistoryMixin, load_histories, load_trials
+    from tuners.objectives import best_trial_id, objective_direction
+    from tuners.recorder import HistoryMixin
+    from tuners.records import load_histories, load_trials
+    from tuners.registry import TUNERS, TunerSpec
 
-# The factory imports TensorFlow (seconds); `tuners.schedule` and `tuners.errors` need
-# none of it, so the exports below load on first use.
+# The factory and the recorder import TensorFlow (seconds); the registry, the records'
+# readers, `tuners.schedule` and `tuners.errors` need none of it, so every export loads on
+# first use.
 _EXPORTS = {
-    "TUNERS": "tuners.factory",
+    "TUNERS": "tuners.registry",
+    "TunerSpec": "tuners.registry",
     "EpochBudgetTuner": "tuners.factory",
     "HistoryTuner": "tuners.factory",
-    "TunerSpec": "tuners.factory",
     "build_tuner": "tuners.factory",
     "default_callbacks": "tuners.factory",
     "make_objective": "tuners.factory",
-    "objective_direction": "tuners.factory",
-    "HistoryMixin": "tuners.history",
-    "load_histories": "tuners.history",
-    "load_trials": "tuners.history",
+    "objective_direction": "tuners.objectives",
+    "best_trial_id": "tuners.objectives",
+    "HistoryMixin": "tuners.recorder",
+    "load_histories": "tuners.records",
+    "load_trials": "tuners.records",
     "HistoryFileError": "tuners.errors",
     "TunerConfigError": "tuners.errors",
 }
@@ -54,6 +56,7 @@ __all__ = [
     "HistoryTuner",
     "TunerConfigError",
     "TunerSpec",
+    "best_trial_id",
     "build_tuner",
     "default_callbacks",
     "load_histories",

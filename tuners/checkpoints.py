@@ -28,15 +28,15 @@ removed = checkpoints.prune_checkpoints(tuner, statuses)
 
 from __future__ import annotations
 
-import math
 import os
 import pathlib
 from collections.abc import Mapping
 from typing import Any
 
 import keras_tuner
+import pandas
 
-from tuners import schedule
+from tuners import objectives, schedule
 
 FINISHED = ("COMPLETED", "FAILED")
 
@@ -123,11 +123,11 @@ def _promotable(oracle: Any) -> set[str]:
 
 
 def _best_trial_id(oracle: Any, statuses: Mapping[str, str]) -> str | None:
-    scored = [trial for trial in oracle.trials.values()
-              if trial.status == "COMPLETED"
-              and statuses.get(trial.trial_id) in ("completed", "stopped_early")
-              and trial.score is not None and math.isfinite(trial.score)]
-    if not scored:
-        return None
-    choose = max if oracle.objective.direction == "max" else min
-    return choose(scored, key=lambda trial: trial.score).trial_id
+    # The oracle's trials, with the status the histories give them, ranked by the one rule.
+    trials = pandas.DataFrame(
+        [{"trial_id": trial_id,
+          "status": statuses.get(trial_id) if trial.status == "COMPLETED" else "failed",
+          "score": trial.score}
+         for trial_id, trial in oracle.trials.items()],
+        columns=["trial_id", "status", "score"])
+    return objectives.best_trial_id(trials, oracle.objective.direction)

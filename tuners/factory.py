@@ -1,14 +1,11 @@
-"""Builds a tuner by name, with per-trial histories, from one registry of search strategies.
+"""Builds a tuner by name, with per-trial histories, from the registry of search strategies.
 
-`TUNERS` maps a name to a `TunerSpec`: the keras-tuner oracle class and which budget it
-takes. An oracle that takes the same budget arguments as keras-tuner's
-`RandomSearchOracle` (`max_trials`) or `HyperbandOracle` (`max_epochs`, `factor`,
-`hyperband_iterations`) is registered in one line:
+`tuners.registry.TUNERS` maps a name to a `TunerSpec`: the oracle class and which budget
+it takes. Every tuner built here records its trials with `tuners.recorder.HistoryMixin`.
 
 ```python
-from tuners import factory, oracles
+from tuners import factory
 
-factory.TUNERS["genetic"] = factory.TunerSpec(oracles.GeneticOracle, budget="trials")
 tuner = factory.build_tuner("genetic", hypermodel, directory="runs/demo", max_trials=20)
 tuner.search(**prepared.fit_kwargs(), epochs=10, callbacks=factory.default_callbacks())
 ```
@@ -16,7 +13,6 @@ tuner.search(**prepared.fit_kwargs(), epochs=10, callbacks=factory.default_callb
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import numbers
@@ -27,60 +23,16 @@ from typing import Any
 import keras
 import keras_tuner
 
-from tuners import history, oracles
+from tuners import recorder
 from tuners.errors import TunerConfigError
+from tuners.objectives import objective_direction
+from tuners.registry import TUNERS, TunerSpec
 
-BUDGETS = ("trials", "epochs")
-# Substrings of a metric's name that tell which way is better; the first match wins.
-MINIMIZED = ("loss", "mae", "mse", "rmse", "mape", "error", "crossentropy")
-MAXIMIZED = ("acc", "auc", "precision", "recall")
-
-
-@dataclasses.dataclass(frozen=True)
-class TunerSpec:
-    """How to build one search strategy.
-
-    Attributes:
-        oracle_class: A `keras_tuner.Oracle` subclass. Its constructor must take
-            `objective`, `seed` and `max_consecutive_failed_trials`, plus its budget.
-        budget: `"trials"` for an oracle that takes `max_trials`, or `"epochs"` for one
-            that takes `max_epochs`, `factor` and `hyperband_iterations` and hands out
-            Hyperband's `tuner/epochs`, `tuner/initial_epoch` and `tuner/trial_id`.
-        tunes_initial_points: Whether the oracle takes `num_initial_points` (random
-            trials before its model of the objective takes over).
-        needs_finite_space: Whether every hyperparameter must have finitely many values.
-    """
-
-    oracle_class: type
-    budget: str
-    tunes_initial_points: bool = False
-    needs_finite_space: bool = False
-
-    def __post_init__(self) -> None:
-        if self.budget not in BUDGETS:
-            raise TunerConfigError(
-                f"unknown budget {self.budget!r} for {self.oracle_class.__name__}; use one "
-                f"of {', '.join(BUDGETS)}"
-            )
+__all__ = ["TUNERS", "EpochBudgetTuner", "HistoryTuner", "TunerSpec", "build_tuner",
+           "default_callbacks", "make_objective", "objective_direction"]
 
 
-TUNERS: dict[str, TunerSpec] = {
-    "hyperband": TunerSpec(keras_tuner.oracles.HyperbandOracle, budget="epochs"),
-    "bayesian": TunerSpec(
-        keras_tuner.oracles.BayesianOptimizationOracle, budget="trials", tunes_initial_points=True
-    ),
-    "random": TunerSpec(keras_tuner.oracles.RandomSearchOracle, budget="trials"),
-    "grid": TunerSpec(
-        keras_tuner.oracles.GridSearchOracle, budget="trials", needs_finite_space=True
-    ),
-    # Our own strategies (tuners/oracles/): evolutionary search, and Hyperband whose new
-    # configurations come from a density model of the good ones (Falkner et al., 2018).
-    "genetic": TunerSpec(oracles.GeneticOracle, budget="trials"),
-    "bohb": TunerSpec(oracles.BOHBOracle, budget="epochs"),
-}
-
-
-class HistoryTuner(history.HistoryMixin, keras_tuner.Tuner):
+class HistoryTuner(recorder.HistoryMixin, keras_tuner.Tuner):
     """A keras-tuner `Tuner` that records per-trial histories; for `max_trials` oracles.
 
     ```python
@@ -118,29 +70,6 @@ class EpochBudgetTuner(HistoryTuner):
         return model
 
 
-def objective_direction(name: str) -> str:
-    """Infers whether a metric is minimized or maximized from its name.
-
-    Args:
-        name: A metric name such as `"val_loss"`, `"val_rmse"` or `"val_accuracy"`.
-
-    Returns:
-        `"min"` or `"max"`.
-
-    Raises:
-        TunerConfigError: If the name says neither.
-    """
-    lowered = name.lower()
-    if any(part in lowered for part in MINIMIZED):
-        return "min"
-    if any(part in lowered for part in MAXIMIZED):
-        return "max"
-    raise TunerConfigError(
-        f"cannot tell whether objective {name!r} is minimized or maximized; pass "
-        f"keras_tuner.Objective({name!r}, direction='min' or 'max')"
-    )
-
-
 def make_objective(objective: str | keras_tuner.Objective) -> keras_tuner.Objective:
     """Returns `objective` as a `keras_tuner.Objective`, inferring the direction of a name.
 
@@ -150,7 +79,11 @@ def make_objective(objective: str | keras_tuner.Objective) -> keras_tuner.Object
     if isinstance(objective, keras_tuner.Objective):
         return objective
     if isinstance(objective, str) and objective:
-        return keras_tuner.Objective(objective, direction=objective_direction(objective))
+        try:
+            direction = objective_direction(objective)
+        except ValueError as error:
+            raise TunerConfigError(str(error)) from None
+        return keras_tuner.Objective(objective, direction=direction)
     raise TunerConfigError(
         f"objective must be a metric name such as 'val_loss' or a keras_tuner.Objective, "
         f"got {objective!r}"
@@ -247,7 +180,7 @@ def build_tuner(
         validation: `"holdout"` or `"walk_forward"` (trial-budget tuners only).
         folds: The walk-forward folds, objects with `fit_kwargs()`.
         on_trial_end: Optional callable given each finished trial's summary (see
-            `history.HistoryMixin`).
+            `recorder.HistoryMixin`).
         **kwargs: Arguments of the oracle's constructor (for example `alpha` and `beta`
             of Bayesian optimization, or `max_retries_per_trial`) go to the oracle; the
             rest (for example `max_model_size`) go to `keras_tuner.Tuner`.

@@ -1,0 +1,71 @@
+"""The registry of search strategies: a name and how to build its oracle.
+
+It imports neither TensorFlow nor keras-tuner, so the command line checks a tuner's name
+before paying for that import; each oracle class is imported when a tuner is built. An
+oracle that takes the same budget arguments as keras-tuner's `RandomSearchOracle`
+(`max_trials`) or `HyperbandOracle` (`max_epochs`, `factor`, `hyperband_iterations`) is
+registered in one line, by class or by `"module:Class"`:
+
+```python
+from tuners import registry
+
+registry.TUNERS["genetic"] = registry.TunerSpec("tuners.oracles.genetic:GeneticOracle",
+                                                budget="trials")
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+BUDGETS = ("trials", "epochs")
+
+
+@dataclasses.dataclass(frozen=True)
+class TunerSpec:
+    """How to build one search strategy.
+
+    Attributes:
+        oracle: A `keras_tuner.Oracle` subclass, or where to import it from as
+            `"package.module:ClassName"`. Its constructor must take `objective`, `seed`
+            and `max_consecutive_failed_trials`, plus its budget.
+        budget: `"trials"` for an oracle that takes `max_trials`, or `"epochs"` for one
+            that takes `max_epochs`, `factor` and `hyperband_iterations` and hands out
+            Hyperband's `tuner/epochs`, `tuner/initial_epoch` and `tuner/trial_id`.
+        tunes_initial_points: Whether the oracle takes `num_initial_points` (random
+            trials before its model of the objective takes over).
+        needs_finite_space: Whether every hyperparameter must have finitely many values.
+    """
+
+    oracle: type | str
+    budget: str
+    tunes_initial_points: bool = False
+    needs_finite_space: bool = False
+
+    def __post_init__(self) -> None:
+        if self.budget not in BUDGETS:
+            raise ValueError(f"unknown budget {self.budget!r} for {self.oracle}; use one of "
+                             f"{', '.join(BUDGETS)}")
+
+    @property
+    def oracle_class(self) -> type:
+        """The oracle class, imported on first use when it was registered by name."""
+        if not isinstance(self.oracle, str):
+            return self.oracle
+        module_name, _, class_name = self.oracle.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)
+
+
+TUNERS: dict[str, TunerSpec] = {
+    "hyperband": TunerSpec("keras_tuner.oracles:HyperbandOracle", budget="epochs"),
+    "bayesian": TunerSpec("keras_tuner.oracles:BayesianOptimizationOracle", budget="trials",
+                          tunes_initial_points=True),
+    "random": TunerSpec("keras_tuner.oracles:RandomSearchOracle", budget="trials"),
+    "grid": TunerSpec("keras_tuner.oracles:GridSearchOracle", budget="trials",
+                      needs_finite_space=True),
+    # Our own strategies (tuners/oracles/): evolutionary search, and Hyperband whose new
+    # configurations come from a density model of the good ones (Falkner et al., 2018).
+    "genetic": TunerSpec("tuners.oracles.genetic:GeneticOracle", budget="trials"),
+    "bohb": TunerSpec("tuners.oracles.bohb:BOHBOracle", budget="epochs"),
+}
