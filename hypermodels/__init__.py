@@ -1,7 +1,8 @@
-"""Hypermodels: the search spaces ktlab tunes.
+"""Hypermodels: the search spaces ktlab tunes, and the registry that names them.
 
 Each hypermodel takes its ranges as plain constructor arguments, so a configuration
-file can override them, and tunes `batch_size` in its `fit()`.
+file can override them, and tunes `batch_size` in its `fit()`. `registry.MODELS` names
+each one with the data it takes; add a model with one file here and one line there.
 
 ```python
 import keras_tuner
@@ -13,8 +14,33 @@ tuner = keras_tuner.Hyperband(hypermodel, objective="val_loss", max_epochs=9)
 ```
 """
 
-from hypermodels.base import BatchSizeHyperModel, SearchSpaceError
-from hypermodels.dense import DenseHyperModel
-from hypermodels.lstm import LSTMHyperModel
+from __future__ import annotations
 
-__all__ = ["BatchSizeHyperModel", "DenseHyperModel", "LSTMHyperModel", "SearchSpaceError"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hypermodels.base import BatchSizeHyperModel, SearchSpaceError
+    from hypermodels.dense import DenseHyperModel
+    from hypermodels.lstm import LSTMHyperModel
+    from hypermodels.registry import MODELS, ModelSpec
+
+# The hypermodels import TensorFlow (seconds); the registry does not, so that the command
+# line can check a model's name at once. Every export loads on first use.
+_EXPORTS = {
+    "BatchSizeHyperModel": "hypermodels.base",
+    "SearchSpaceError": "hypermodels.base",
+    "DenseHyperModel": "hypermodels.dense",
+    "LSTMHyperModel": "hypermodels.lstm",
+    "MODELS": "hypermodels.registry",
+    "ModelSpec": "hypermodels.registry",
+}
+
+__all__ = ["MODELS", "BatchSizeHyperModel", "DenseHyperModel", "LSTMHyperModel", "ModelSpec",
+           "SearchSpaceError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hypermodels' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

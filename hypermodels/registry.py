@@ -1,0 +1,210 @@
+"""The registry of models: each name's HyperModel class, the data it takes, its presets.
+
+A model is one file in `hypermodels/` plus one line in `MODELS`. Nothing else in ktlab
+branches on a model's name: the data pipeline follows `data_kind`, the default data
+follows `default_source`, and `--space` picks one of `presets`. This module imports no
+TensorFlow, so the command line checks a model's name at once; each class is imported
+when it is first built.
+
+A user's own class needs no registry line at all: `ktlab tune --model my_models.py:MyModel`
+(a file) or `--model package.module:MyModel` (an importable module) loads any
+`keras_tuner.HyperModel` subclass, built with `input_shape=` (tables also get `task=` and
+`n_classes=`); its class attribute `data_kind = "series"` or `"table"` (default
+`"series"`) says which pipeline feeds it.
+
+```python
+from hypermodels import registry
+
+registry.MODELS["gru"] = registry.ModelSpec("hypermodels.gru:GRUHyperModel")
+spec = registry.resolve("my_models.py:MyModel")
+hypermodel = spec.build(input_shape=(30, 11))
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import pathlib
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+DATA_KINDS = ("series", "table")
+DEFAULT_SOURCES = {"series": "AAPL", "table": "diabetes"}
+# `my_models.py:MyModel` or `package.module:MyModel`.
+REFERENCE = re.compile(r"^(?P<module>[^:]+):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class ModelNotFoundError(ValueError):
+    """A model name or class reference that cannot be resolved; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """How to build one model and what feeds it.
+
+    Attributes:
+        hypermodel: A `keras_tuner.HyperModel` subclass, or where to import it from as
+            `"package.module:ClassName"`.
+        data_kind: `"series"` (windows of a time series) or `"table"` (rows of a table).
+        default_source: The data it tunes on when none is given.
+        presets: Search-space presets, `{preset name: {constructor argument: range}}`;
+            `ktlab tune --space NAME` picks one, and `model.search_space` adds to it.
+    """
+
+    hypermodel: type | str
+    data_kind: str = "series"
+    default_source: str = ""
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=lambda: {"quick": {}})
+
+    def __post_init__(self) -> None:
+        if self.data_kind not in DATA_KINDS:
+            raise ValueError(f"data_kind must be one of {', '.join(DATA_KINDS)}, got "
+                             f"{self.data_kind!r}")
+        if not self.default_source:
+            object.__setattr__(self, "default_source", DEFAULT_SOURCES[self.data_kind])
+
+    @property
+    def hypermodel_class(self) -> type:
+        """The HyperModel class, imported on first use when it was registered by name."""
+        if isinstance(self.hypermodel, str):
+            return load_class(self.hypermodel)
+        return self.hypermodel
+
+    def arguments(self, space: str, overrides: Mapping[str, Any] | None = None,
+                  ) -> dict[str, Any]:
+        """The preset's ranges, overridden by `overrides` (a config's `search_space`).
+
+        A model without presets takes `overrides` alone, whatever `space` is.
+        """
+        preset = self.presets.get(space, {}) if self.presets else {}
+        return {**preset, **(overrides or {})}
+
+    def build(self, input_shape: tuple[int, ...], *, task: str = "regression",
+              n_classes: int | None = None, **arguments: Any) -> Any:
+        """Constructs the HyperModel for data of `input_shape` (tables: `task`, `n_classes`)."""
+        extra = {"task": task, "n_classes": n_classes} if self.data_kind == "table" else {}
+        return self.hypermodel_class(input_shape=input_shape, **extra, **arguments)
+
+
+MODELS: dict[str, ModelSpec] = {
+    # Search spaces sized for the machine. `article` is the reference article's LSTM space
+    # (units up to 256, up to 5 layers, batch sizes from 16): on a 2-core CPU its largest
+    # models take about a minute per epoch, so the default `quick` space stays small
+    # enough for `ktlab tune` to finish in minutes. Use `article` on a GPU.
+    "lstm": ModelSpec("hypermodels.lstm:LSTMHyperModel", data_kind="series", presets={
+        "quick": {"units": [16, 32, 64], "num_layers": [1, 2], "batch_size": [32, 64, 128],
+                  "learning_rate": [1e-4, 1e-2]},
+        "article": {}}),
+    "dense": ModelSpec("hypermodels.dense:DenseHyperModel", data_kind="table",
+                       presets={"quick": {}, "article": {}}),
+}
+
+
+def is_reference(name: str) -> bool:
+    """Whether `name` points at a class (`FILE.py:CLASS`, `module:CLASS`), not a registry entry."""
+    return ":" in name
+
+
+def check_reference(reference: str) -> None:
+    """Checks a class reference without importing anything: its form, and that its file exists.
+
+    Raises:
+        ModelNotFoundError: Naming what is wrong and the form to use.
+    """
+    match = REFERENCE.match(reference)
+    if match is None:
+        raise ModelNotFoundError(f"--model {reference!r} is not FILE.py:CLASS or "
+                                 f"package.module:CLASS; e.g. --model my_models.py:MyModel")
+    module = match["module"]
+    if module.endswith(".py"):
+        if not pathlib.Path(module).is_file():
+            raise ModelNotFoundError(f"--model {reference}: file {module} does not exist; "
+                                     f"check the path")
+    elif not MODULE_NAME.match(module):
+        raise ModelNotFoundError(f"--model {reference}: {module!r} is neither a .py file nor "
+                                 f"a module name; e.g. my_models.py:MyModel or "
+                                 f"my_package.models:MyModel")
+
+
+def load_class(reference: str) -> type:
+    """Imports the class that `reference` names (`FILE.py:CLASS` or `package.module:CLASS`).
+
+    Raises:
+        ModelNotFoundError: If the file, module or class cannot be found or imported.
+    """
+    check_reference(reference)
+    module_name, _, class_name = reference.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            module = _import_file(pathlib.Path(module_name))
+        else:
+            module = importlib.import_module(module_name)
+    except ModelNotFoundError:
+        raise
+    except ImportError as error:
+        raise ModelNotFoundError(f"--model {reference}: cannot import {module_name} "
+                                 f"({error}); check the name and that it is installed"
+                                 ) from None
+    except Exception as error:  # noqa: BLE001 (a user's module may raise anything)
+        raise ModelNotFoundError(f"--model {reference}: importing {module_name} failed "
+                                 f"({type(error).__name__}: {error}); fix that file") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ModelNotFoundError(f"--model {reference}: {module_name} defines no class "
+                                 f"{class_name!r}; check the spelling")
+    return cls
+
+
+def resolve(name: str) -> ModelSpec:
+    """The spec of a registry name, or of a user's class named by reference.
+
+    A user's class must subclass `keras_tuner.HyperModel`; its `data_kind` attribute
+    (default `"series"`) picks the pipeline, and its `presets` attribute, if any, the
+    search-space presets.
+
+    Raises:
+        ModelNotFoundError: For an unknown name, or a class that cannot be loaded.
+    """
+    if name in MODELS:
+        return MODELS[name]
+    if not is_reference(name):
+        raise ModelNotFoundError(f"unknown model {name!r}; use one of {', '.join(MODELS)}, "
+                                 f"or FILE.py:CLASS for your own keras_tuner.HyperModel")
+    cls = load_class(name)
+    import keras_tuner
+
+    if not issubclass(cls, keras_tuner.HyperModel):
+        raise ModelNotFoundError(f"--model {name}: {cls.__name__} is not a subclass of "
+                                 f"keras_tuner.HyperModel; subclass it and define build(hp)")
+    data_kind = getattr(cls, "data_kind", "series")
+    if data_kind not in DATA_KINDS:
+        raise ModelNotFoundError(f"--model {name}: data_kind = {data_kind!r}; set it to "
+                                 f"'series' or 'table'")
+    return ModelSpec(cls, data_kind=data_kind, presets=dict(getattr(cls, "presets", {})))
+
+
+def _import_file(path: pathlib.Path) -> Any:
+    """Imports a `.py` file as a module named after it, once per process."""
+    resolved = path.resolve()
+    module_name = f"ktlab_user_{re.sub(r'[^A-Za-z0-9_]', '_', resolved.stem)}"
+    existing = sys.modules.get(module_name)
+    if existing is not None and getattr(existing, "__file__", None) == str(resolved):
+        return existing
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if spec is None or spec.loader is None:
+        raise ModelNotFoundError(f"--model {path}: cannot load it as Python; use a .py file")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, so that pickling and dataclasses inside it work.
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
