@@ -7,7 +7,7 @@ import pytest
 from conftest import make_prices
 
 from pipelines import StockPipeline, TabularPipeline, WalkForward
-from pipelines.data import make_stock_features, score
+from pipelines.data import make_stock_features, score, sources
 from pipelines.errors import ConfigError, DataError
 
 LOOKBACK = 5
@@ -206,3 +206,92 @@ def test_tabular_csv_with_categories(write_csv):
     assert prepared.task == "classification"
     assert prepared.feature_names == ["size", "colour_blue", "colour_red"]
     assert len(prepared.splits["test"].index) == 12
+
+
+def kaggle_csv(prices) -> str:
+    """`prices` in the layout of Kaggle's Huge Stock Market Dataset, with OpenInt all 0."""
+    rows = ["Date,Open,High,Low,Close,Volume,OpenInt"]
+    for date, row in prices.iterrows():
+        rows.append(f"{date.date()},{row.open},{row.high},{row.low},{row.close},"
+                    f"{int(row.volume)},0")
+    return "\n".join(rows) + "\n"
+
+
+def test_constant_openint_column_is_dropped_with_notices(write_csv):
+    path = write_csv(kaggle_csv(make_prices(160)), name="aapl.us.txt")
+    prepared = StockPipeline(path, lookback=5, test_size=20, validation_size=20,
+                             walk_forward=WalkForward(40, 15, 15)).prepare()
+    # 160 days less 29 warm-up days of the 30-day moving average leave 131 rows.
+    assert {name: len(split) for name, split in prepared.splits.items()} == {
+        "train": 86, "validation": 15, "test": 15}
+    assert prepared.feature_names == [
+        "open", "high", "low", "close", "volume", "open_mean_5", "high_mean_5", "low_mean_5",
+        "close_mean_5", "close_ma_30", "log_return"]
+    assert prepared.input_shape == (5, 11)
+    assert prepared.notices == [
+        "layout: Date,Open,High,Low,Close,Volume,OpenInt (no Adj Close): Close is the price",
+        "dropped columns constant over the training rows: openint"]
+    lines = prepared.summary().splitlines()
+    assert lines[0] == "data: aapl.us.txt daily prices (regression, target return)"
+    assert lines[1:3] == prepared.notices
+    assert lines[3].split()[:2] == ["train", "86"]
+    # The folds use the main split's columns, though each fits its own scaler.
+    folds = prepared.folds()
+    assert len(folds) == 4
+    for fold in folds:
+        assert list(fold.preprocessor.get_feature_names_out()) == prepared.feature_names
+
+
+def test_columns_constant_over_training_rows_only_are_dropped(prices):
+    prices = prices.assign(halted=0.0, late=0.0, early=0.0)
+    # 160 days less 9 warm-up days leave 151 rows; the first 111 are training rows.
+    prices.iloc[-10:, prices.columns.get_loc("late")] = 1.0
+    prices.iloc[:20, prices.columns.get_loc("early")] = 1.0
+    prepared = tiny_pipeline().prepare(prices)
+    assert prepared.feature_names == [
+        "open", "high", "low", "close", "volume", "early", "open_mean_3", "high_mean_3",
+        "low_mean_3", "close_mean_3", "close_ma_10"]
+    assert prepared.notices == ["dropped columns constant over the training rows: halted, late"]
+    assert prepared.summary().splitlines()[1] == prepared.notices[0]
+
+
+def test_constant_close_target_is_a_data_error(prices):
+    flat = prices.assign(close=50.0)
+    with pytest.raises(DataError) as raised:
+        tiny_pipeline().prepare(flat)
+    assert str(raised.value) == ("unused: the target (close) is constant over the 111 "
+                                 "training rows; use a series whose close price changes")
+    with pytest.raises(DataError, match=r"^unused: the target \(return\) is constant"):
+        tiny_pipeline(target="return").prepare(flat)
+
+
+def test_bundled_data_and_frames_without_layouts_have_no_notices(prices):
+    assert tiny_pipeline().prepare(prices).notices == []
+    assert sources.load_stock_frame("AAPL").attrs.get(sources.NOTICES_ATTR) is None
+
+
+def test_tabular_constant_columns_are_dropped(write_csv):
+    rows = ["size,unit,colour,label"] + [
+        f"{i},1,{'red' if i % 2 else 'blue'},{'a' if i % 3 else 'b'}" for i in range(60)]
+    prepared = TabularPipeline(write_csv("\n".join(rows), name="table.csv"),
+                               target_column="label").prepare()
+    assert prepared.feature_names == ["size", "colour_blue", "colour_red"]
+    assert prepared.input_shape == (3,)
+    assert prepared.notices == ["dropped columns constant over the training rows: unit"]
+    assert prepared.summary().splitlines()[:2] == [
+        "data: table.csv table (classification, target label)",
+        "dropped columns constant over the training rows: unit"]
+    assert TabularPipeline("breast_cancer").prepare().notices == []
+
+
+def test_tabular_constant_target_and_features(write_csv):
+    path = write_csv("\n".join(["x,y"] + [f"{i},3.5" for i in range(30)]), name="table.csv")
+    with pytest.raises(DataError) as raised:
+        TabularPipeline(path, target_column="y", task="regression").prepare()
+    assert str(raised.value) == ("table.csv: target 'y' is constant over the 19 training rows; "
+                                 "a model needs a target that varies")
+    path = write_csv("\n".join(["x,y"] + [f"1,{i}" for i in range(30)]), name="table.csv")
+    with pytest.raises(DataError) as raised:
+        TabularPipeline(path, target_column="y").prepare()
+    assert str(raised.value) == ("table.csv: every feature column is constant over the 19 "
+                                 "training rows (x); add columns that vary")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
 
-from pipelines import sources
+from pipelines.data import sources
 from pipelines.errors import DataError
 
 
@@ -53,7 +53,8 @@ def test_custom_layout_with_named_columns(write_csv):
 
 BAD_INPUTS = [
     ("Date,Open\n2020-01-01,1\n", "prices.csv: missing required columns; expected Yahoo "
-     "(Date,Open,High,Low,Close,Adj Close,Volume) or Alpha Vantage "
+     "(Date,Open,High,Low,Close,Adj Close,Volume), Date,Open,High,Low,Close,Volume[,OpenInt] "
+     "or Alpha Vantage "
      "(timestamp,open,high,low,close,volume) headers, found Date,Open; or pass --date-column "
      "and --target-column"),
     ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,abc,5\n",
@@ -188,3 +189,104 @@ def test_table_rows_with_missing_values_are_refused_or_dropped(write_csv):
     with pytest.raises(DataError, match="fill policy 'ffill' does not suit a table; use error "
                                         "or drop"):
         sources.load_table(path, "label", fill="ffill")
+
+
+def ohlcv_csv(prices: pd.DataFrame, header: str = "Date,Open,High,Low,Close,Volume,OpenInt",
+              ) -> str:
+    """`prices` under `header`, the stooq/Kaggle layout; an OpenInt column is all 0."""
+    rows = [header]
+    for date, row in prices.iterrows():
+        cells = [str(date.date()), *(str(row[column]) for column in sources.PRICE_COLUMNS),
+                 str(int(row.volume))]
+        rows.append(",".join(cells + ["0"] * (header.count(",") - 5)))
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("header", "columns", "layout"), [
+    ("Date,Open,High,Low,Close,Volume,OpenInt",
+     ["open", "high", "low", "close", "volume", "openint"],
+     "Date,Open,High,Low,Close,Volume,OpenInt"),
+    ("Date,Open,High,Low,Close,Volume", ["open", "high", "low", "close", "volume"],
+     "Date,Open,High,Low,Close,Volume"),
+    ("date,open,high,low,close,volume", ["open", "high", "low", "close", "volume"],
+     "Date,Open,High,Low,Close,Volume"),
+    ("DATE,Open,High,Low,Close,Volume,open_int",
+     ["open", "high", "low", "close", "volume"], "Date,Open,High,Low,Close,Volume"),
+    ("date,open,high,low,close,volume,openint",
+     ["open", "high", "low", "close", "volume", "openint"],
+     "Date,Open,High,Low,Close,Volume,OpenInt"),
+])
+def test_ohlcv_layout_without_adj_close_uses_close_as_the_price(write_csv, header, columns,
+                                                               layout):
+    prices = make_prices(12)
+    frame = sources.load_stock_frame(write_csv(ohlcv_csv(prices, header)))
+    # A header that is not exactly OpenInt (open_int here) is not a recognised column and
+    # is ignored, like any extra column of a recognised layout.
+    assert list(frame.columns) == columns
+    np.testing.assert_allclose(frame["close"].to_numpy(), prices["close"].to_numpy())
+    np.testing.assert_allclose(frame["volume"].to_numpy(), prices["volume"].to_numpy())
+    assert frame.index.equals(prices.index)
+    if "openint" in columns:
+        assert frame["openint"].tolist() == [0.0] * 12
+    assert frame.attrs[sources.NOTICES_ATTR] == [
+        f"layout: {layout} (no Adj Close): Close is the price"]
+
+
+def test_layout_notices_of_yahoo_alpha_vantage_custom_and_bundled(write_csv):
+    yahoo = sources.load_stock_frame(write_csv(yahoo_csv(make_prices(5), adjust=0.5)))
+    # Yahoo's headers include the plain layout's, so Yahoo must still win.
+    assert yahoo.attrs[sources.NOTICES_ATTR] == [
+        "layout: Yahoo (Date,Open,High,Low,Close,Adj Close,Volume): Adj Close is the price, "
+        "and Open, High, Low, Close are scaled to match it"]
+    alpha = sources.load_stock_frame(write_csv("timestamp,open,high,low,close,volume\n"
+                                               "2020-01-01,1,2,1,1.5,5\n"))
+    assert alpha.attrs[sources.NOTICES_ATTR] == [
+        "layout: Alpha Vantage (timestamp,open,high,low,close,volume): close is the price"]
+    custom = sources.load_stock_frame(write_csv("day,price\n2020-01-01,10\n"),
+                                      date_column="day", target_column="price")
+    assert custom.attrs[sources.NOTICES_ATTR] == []
+    assert sources.load_stock_frame("AAPL").attrs == {}
+
+
+INFINITE_INPUTS = [
+    ("timestamp,open,high,low,close,volume\n2020-01-01,1,2,1,1.5,5\n2020-01-02,1,2,1,1.5,5\n"
+     "2020-01-03,1,2,1,1.5,inf\n", {},
+     "prices.csv: column 'volume' has an infinite value 'inf' on data row 3; fix or remove "
+     "those cells"),
+    ("Date,Open,High,Low,Close,Volume,OpenInt\n2020-01-01,1,2,1,-Infinity,5,0\n", {},
+     "prices.csv: column 'Close' has an infinite value '-Infinity' on data row 1; fix or "
+     "remove those cells"),
+    ("date,open,high,low,close,adj_close,volume\n2020-01-01,1,2,1,1.5,1e999,5\n", {},
+     "prices.csv: column 'adj_close' has an infinite value '1e999' on data row 1; fix or "
+     "remove those cells"),
+    ("day,price,flow\n2020-01-01,10,1\n2020-01-02,11,INF\n",
+     {"date_column": "day", "target_column": "price"},
+     "prices.csv: column 'flow' has an infinite value 'INF' on data row 2; fix or remove "
+     "those cells"),
+]
+
+
+@pytest.mark.parametrize(("text", "options", "message"), INFINITE_INPUTS)
+def test_infinite_stock_values_get_one_line(write_csv, text, options, message):
+    with pytest.raises(DataError) as raised:
+        sources.load_stock_frame(write_csv(text), **options)
+    assert str(raised.value) == message
+
+
+def test_infinite_table_values_get_one_line(write_csv):
+    path = write_csv("a,b,label\n1,2,x\n3,inf,y\n4,5,x\n", name="table.csv")
+    with pytest.raises(DataError) as raised:
+        sources.load_table(path, "label")
+    assert str(raised.value) == ("table.csv: column 'b' has an infinite value 'inf' on data "
+                                 "row 2; fix or remove those cells")
+    # After --fill drop removes row 1, the message still counts the file's rows.
+    path = write_csv("a,b,label\n1,,x\n3,4,y\n5,-Infinity,7\n", name="table.csv")
+    with pytest.raises(DataError) as raised:
+        sources.load_table(path, "a", fill="drop")
+    assert str(raised.value) == ("table.csv: column 'b' has an infinite value '-Infinity' on "
+                                 "data row 3; fix or remove those cells")
+    # A text column may hold the word inf: only a column of numbers is refused.
+    path = write_csv("a,name\n1,inf\n2,amy\n3,bob\n", name="table.csv")
+    table, target = sources.load_table(path, "a")
+    assert table["name"].tolist() == ["inf", "amy", "bob"]
+    assert target.tolist() == [1.0, 2.0, 3.0]

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipelines.errors import DataError
 
-DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "data"
 BUNDLED_STOCKS_FILE = DATA_DIR / "stocks.csv.gz"
 BUNDLED_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
 BUNDLED_TABLES = ("diabetes", "breast_cancer")
@@ -23,6 +23,12 @@ FILL_POLICIES = ("error", "ffill", "drop")
 # Header layouts that are recognised without being told which column is which.
 YAHOO_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
 ALPHA_VANTAGE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+# Stooq and Kaggle's "Huge Stock Market Dataset" have no Adj Close; Kaggle adds OpenInt.
+OHLCV_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Volume")
+OHLCV_OPENINT_COLUMNS = (*OHLCV_COLUMNS, "OpenInt")
+# `load_stock_frame` leaves one-line notes for the user (the detected layout) in
+# `frame.attrs[NOTICES_ATTR]`, so that they travel with the frame into `StockPipeline`.
+NOTICES_ATTR = "notices"
 MISSING_MARKERS = ("", "null", "NULL", "NaN", "nan", "NA", "N/A")
 
 
@@ -43,8 +49,10 @@ def load_stock_frame(
     Args:
         source: A bundled ticker (`AAPL`, `MSFT`, `IBM`, `GOOG`) or the path of a CSV file
             in Yahoo format (`Date,Open,High,Low,Close,Adj Close,Volume`), Alpha Vantage
-            format (`timestamp,open,high,low,close,volume`), or any layout when
-            `date_column` and `target_column` are given.
+            format (`timestamp,open,high,low,close,volume`), the plain layout of stooq and
+            Kaggle (`Date,Open,High,Low,Close,Volume`, optionally with `OpenInt`), or any
+            layout when `date_column` and `target_column` are given. Headers of the
+            recognised layouts match in any case and with `_` for a space.
         date_column: The date column of a CSV in another layout.
         target_column: The column to forecast in another layout; it becomes `close`.
         fill: What to do with missing values: `error` (default), `ffill` (carry the
@@ -52,8 +60,11 @@ def load_stock_frame(
 
     Returns:
         A frame indexed by ascending, unique dates, with float columns: `close` always,
-        and whichever of `open`, `high`, `low`, `volume` the source has (plus any other
-        numeric columns of a custom layout).
+        and whichever of `open`, `high`, `low`, `volume`, `openint` the source has (plus
+        any other numeric columns of a custom layout). For a recognised CSV layout,
+        `frame.attrs[NOTICES_ATTR]` is a list holding one line that names the layout and
+        its price column, e.g. `layout: Date,Open,High,Low,Close,Volume (no Adj Close):
+        Close is the price`.
 
     Raises:
         DataError: If the file is missing or unreadable, or its columns or values are
@@ -66,20 +77,37 @@ def load_stock_frame(
     path = pathlib.Path(source)
     raw = read_csv(path)
     name = path.name
+    notices = []
     if date_column is not None or target_column is not None:
         frame = _from_custom_layout(raw, name, date_column, target_column)
     elif yahoo := _standard_headers(raw, YAHOO_COLUMNS):
-        frame = _from_yahoo(raw.rename(columns=yahoo), name)
+        frame = _from_yahoo(raw.rename(columns=yahoo), name, _spellings(yahoo))
+        notices.append(f"layout: Yahoo ({','.join(YAHOO_COLUMNS)}): Adj Close is the price, "
+                       f"and Open, High, Low, Close are scaled to match it")
     elif alpha_vantage := _standard_headers(raw, ALPHA_VANTAGE_COLUMNS):
         frame = _from_columns(raw.rename(columns=alpha_vantage), name, "timestamp",
-                              ALPHA_VANTAGE_COLUMNS[1:])
+                              ALPHA_VANTAGE_COLUMNS[1:], _spellings(alpha_vantage))
+        notices.append(f"layout: Alpha Vantage ({','.join(ALPHA_VANTAGE_COLUMNS)}): close is "
+                       f"the price")
+    # Yahoo's headers contain these too, so this layout is only tried after Yahoo's; the
+    # longer variant comes first so that OpenInt is kept rather than silently ignored.
+    elif ohlcv := (_standard_headers(raw, OHLCV_OPENINT_COLUMNS)
+                   or _standard_headers(raw, OHLCV_COLUMNS)):
+        layout = OHLCV_OPENINT_COLUMNS if len(ohlcv) == len(OHLCV_OPENINT_COLUMNS) else (
+            OHLCV_COLUMNS)
+        frame = _from_columns(raw.rename(columns=ohlcv), name, "Date", layout[1:],
+                              _spellings(ohlcv))
+        notices.append(f"layout: {','.join(layout)} (no Adj Close): Close is the price")
     else:
         raise DataError(
-            f"{name}: missing required columns; expected Yahoo ({','.join(YAHOO_COLUMNS)}) "
-            f"or Alpha Vantage ({','.join(ALPHA_VANTAGE_COLUMNS)}) headers, found "
+            f"{name}: missing required columns; expected Yahoo ({','.join(YAHOO_COLUMNS)}), "
+            f"{','.join(OHLCV_COLUMNS)}[,OpenInt] or Alpha Vantage "
+            f"({','.join(ALPHA_VANTAGE_COLUMNS)}) headers, found "
             f"{','.join(map(str, raw.columns))}; or pass --date-column and --target-column"
         )
-    return _validate_series(frame, name, fill)
+    frame = _validate_series(frame, name, fill)
+    frame.attrs[NOTICES_ATTR] = notices
+    return frame
 
 
 def read_csv(path: pathlib.Path) -> pd.DataFrame:
@@ -115,9 +143,8 @@ def _load_bundled_ticker(ticker: str) -> pd.DataFrame:
     return frame.set_index("date").astype("float64")
 
 
-def _from_yahoo(raw: pd.DataFrame, name: str) -> pd.DataFrame:
-    frame = _from_columns(raw, name, "Date", ("Open", "High", "Low", "Close", "Adj Close",
-                                              "Volume"))
+def _from_yahoo(raw: pd.DataFrame, name: str, spellings: dict[str, str]) -> pd.DataFrame:
+    frame = _from_columns(raw, name, "Date", YAHOO_COLUMNS[1:], spellings)
     # Yahoo's open/high/low/close are not split-adjusted; its Adj Close is. Scaling every
     # price by the same ratio keeps a split from looking like a crash.
     ratio = frame.pop("adj close") / frame["close"]
@@ -140,6 +167,11 @@ def _standard_headers(raw: pd.DataFrame, layout: tuple[str, ...]) -> dict[str, s
             mapping[column] = known[key]
     complete = sorted(mapping.values()) == sorted(layout)
     return mapping if complete else {}
+
+
+def _spellings(mapping: dict[str, str]) -> dict[str, str]:
+    """Inverts a `_standard_headers` renaming, so that messages name the file's own header."""
+    return {standard: header for header, standard in mapping.items()}
 
 
 def _from_custom_layout(raw: pd.DataFrame, name: str, date_column: str | None,
@@ -173,30 +205,64 @@ def _from_custom_layout(raw: pd.DataFrame, name: str, date_column: str | None,
 
 
 def _from_columns(raw: pd.DataFrame, name: str, date_column: str,
-                  value_columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+                  value_columns: tuple[str, ...] | list[str],
+                  spellings: dict[str, str] | None = None) -> pd.DataFrame:
+    """Parses the dates and the numbers of `raw`, naming the first bad cell of each kind.
+
+    Args:
+        raw: The file's text, with the recognised headers renamed to a layout's spelling.
+        name: The file's name, for messages.
+        date_column: The date column's (renamed) header.
+        value_columns: The (renamed) headers of the numeric columns; each becomes a float
+            column named in lower case.
+        spellings: Maps a renamed header back to the file's own, for messages.
+    """
+    spellings = spellings or {}
     # One format inferred for the whole column: a day-first date that a month-first reading
     # cannot parse is reported, rather than each row guessed on its own.
     try:
         dates = pd.to_datetime(raw[date_column], errors="coerce")
     except (ValueError, TypeError) as error:
-        raise DataError(f"{name}: cannot read {date_column!r} as dates ({error}); use "
-                        f"YYYY-MM-DD without time zones") from None
+        raise DataError(f"{name}: cannot read {spellings.get(date_column, date_column)!r} as "
+                        f"dates ({error}); use YYYY-MM-DD without time zones") from None
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise DataError(f"{name}: {date_column!r} value {raw[date_column].iloc[row]!r} on data "
-                        f"row {row + 1} is not a date; use YYYY-MM-DD")
+        raise DataError(f"{name}: {spellings.get(date_column, date_column)!r} value "
+                        f"{raw[date_column].iloc[row]!r} on data row {row + 1} is not a date; "
+                        f"use YYYY-MM-DD")
     values = {}
     for column in value_columns:
         text = raw[column].str.strip()
         numbers = pd.to_numeric(text.replace(list(MISSING_MARKERS), np.nan), errors="coerce")
         bad = numbers.isna() & ~text.isin(MISSING_MARKERS)
+        header = spellings.get(column, column)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{name}: column {column!r} has non-numeric value {text.iloc[row]!r} "
+            raise DataError(f"{name}: column {header!r} has non-numeric value {text.iloc[row]!r} "
                             f"on data row {row + 1} ({bad.sum()} such values); fix or remove "
                             f"those cells")
+        _refuse_infinite(numbers, text, name, header)
         values[column.lower()] = numbers.to_numpy(dtype="float64")
     return pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"))
+
+
+def _refuse_infinite(numbers: pd.Series, text: pd.Series, name: str, header: str) -> None:
+    """Raises a `DataError` naming the first cell that pandas read as plus or minus infinity.
+
+    pandas reads `inf`, `-Infinity` and overflowing numbers such as `1e999` as floats, so
+    they pass the non-numeric check and would only fail later, inside a scaler.
+
+    Args:
+        numbers: The column as floats, in the file's row order.
+        text: The column's cells as written, for the message.
+        name: The file's name.
+        header: The column's header as the file spells it.
+    """
+    infinite = np.isinf(numbers.to_numpy(dtype="float64"))
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise DataError(f"{name}: column {header!r} has an infinite value {text.iloc[row]!r} "
+                        f"on data row {row + 1}; fix or remove those cells")
 
 
 def _validate_series(frame: pd.DataFrame, name: str, fill: str) -> pd.DataFrame:
@@ -287,6 +353,14 @@ def load_table(source: str | pathlib.Path, target_column: str | None = None,
     for column in table.columns:
         numbers = pd.to_numeric(table[column], errors="coerce")
         if numbers.notna().all():
+            # Dropping rows keeps the others' labels, which count the file's data rows from
+            # 0, so the message names the row by label rather than by position.
+            infinite = np.isinf(numbers.to_numpy(dtype="float64"))
+            if infinite.any():
+                label = table.index[infinite][0]
+                raise DataError(f"{path.name}: column {column!r} has an infinite value "
+                                f"{table[column].loc[label]!r} on data row {label + 1}; fix or "
+                                f"remove those cells")
             table[column] = numbers.astype("float64")
     target = table.pop(target_column)
     return table, target

@@ -1,0 +1,25 @@
+"""The data side of ktlab: files and tables in, scaled arrays and splits out.
+
+Nothing here imports TensorFlow until a split's `dataset` is first built, so a bad file
+is reported in well under a second.
+
+- `sources`: reads the bundled data and users' CSV files, checking every value.
+- `stock.StockPipeline`: daily prices to windows for a sequence model.
+- `tabular.TabularPipeline`: a table to rows for a dense model.
+- `prepared.PreparedData`: what both return: splits, scalers, baselines, folds.
+"""
+
+from pipelines.data.prepared import Fold, PreparedData, Split, score
+from pipelines.data.stock import StockPipeline, WalkForward, make_stock_features
+from pipelines.data.tabular import TabularPipeline
+
+__all__ = [
+    "Fold",
+    "PreparedData",
+    "Split",
+    "StockPipeline",
+    "TabularPipeline",
+    "WalkForward",
+    "make_stock_features",
+    "score",
+]

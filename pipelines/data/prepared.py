@@ -1,0 +1,220 @@
+"""What every data pipeline returns: splits, scalers, baselines and folds, as one object.
+
+`StockPipeline` (daily prices, windows for an LSTM) and `TabularPipeline` (rows for a
+dense network) both return a `PreparedData` from `prepare()`. Every tuner receives the
+same `prepared.fit_kwargs()`; the held-out test split never reaches it.
+
+```python
+prepared = pipelines.data.StockPipeline("AAPL", lookback=30).prepare()
+tuner.search(**prepared.fit_kwargs(), epochs=10)
+print(prepared.evaluate(best_model, "test"), prepared.baselines["test"])
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import ConfigError
+
+if TYPE_CHECKING:
+    import sklearn.compose
+    import sklearn.preprocessing
+
+# scikit-learn (with the SciPy it loads) takes about a second to import, so it is
+# imported where a fit happens: a file that fails its checks is reported before that.
+
+
+@dataclasses.dataclass
+class Split:
+    """One split's samples: how to build its dataset, and its targets in both units.
+
+    Attributes:
+        name: `train`, `validation` or `test`.
+        targets: Scaled targets as the model sees them.
+        actual: Targets in the data's own units (prices, or the tabular target).
+        index: The date (stocks: the day being forecast) or row label of each sample.
+        anchor: For stocks, the last known close before each forecast day (the naive
+            persistence forecast, and the base that a forecast return applies to).
+    """
+
+    name: str
+    targets: np.ndarray
+    actual: np.ndarray
+    index: pd.Index
+    anchor: np.ndarray | None
+    make_dataset: Callable[[], Any] = dataclasses.field(repr=False)
+
+    @functools.cached_property
+    def dataset(self) -> Any:
+        """The split as a batched, cached, prefetched `tf.data.Dataset`, built once."""
+        return self.make_dataset()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Everything that tuning, evaluation and reports need from the data.
+
+    Attributes:
+        task: `regression` or `classification`.
+        input_shape: Shape of one model input, `(lookback, features)` or `(features,)`.
+        feature_names: Names of the model's input features after preprocessing.
+        splits: `train`, `validation` and `test` splits.
+        baselines: Per evaluated split, the naive forecast's scores in the data's own units
+            (persistence for prices, the training mean or majority class for tables).
+        preprocessor: The `ColumnTransformer` fitted on training rows only.
+        target_scaler: The `StandardScaler` fitted on training targets (regression only).
+        n_classes: Number of classes for classification, else None.
+        target: `close`, `return` or the tabular target's name.
+        description: A short name of the data for reports.
+        baseline: The naive forecast's name, for reports.
+        units: What the target is measured in, for reports: `price` for stocks, `target`
+            (its own units) for a table.
+        held_out: What a held-out sample is called in reports: `days` or `rows`.
+        make_folds: Builds the walk-forward folds (stocks only) when first asked for.
+        notices: One-line notes for the user about what was detected or changed, such as
+            the CSV layout and the columns dropped for being constant over the training
+            rows; `summary()` and `ktlab tune` print each on its own line.
+    """
+
+    task: str
+    input_shape: tuple[int, ...]
+    feature_names: list[str]
+    splits: dict[str, Split]
+    baselines: dict[str, dict[str, float]]
+    preprocessor: sklearn.compose.ColumnTransformer
+    target_scaler: sklearn.preprocessing.StandardScaler | None
+    n_classes: int | None
+    target: str
+    description: str
+    baseline: str
+    units: str = "target"
+    held_out: str = "rows"
+    make_folds: Callable[[], list[Fold]] | None = dataclasses.field(default=None, repr=False)
+    notices: list[str] = dataclasses.field(default_factory=list)
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for `tuner.search()`: training and validation data only."""
+        return {"x": self.splits["train"].dataset,
+                "validation_data": self.splits["validation"].dataset}
+
+    @functools.cached_property
+    def _folds(self) -> list[Fold]:
+        if self.make_folds is None:
+            raise ConfigError("walk-forward validation needs time-ordered data; use holdout "
+                              "validation for tabular data")
+        return self.make_folds()
+
+    def folds(self) -> list[Fold]:
+        """Walk-forward folds, each with scalers fitted on its own training rows only."""
+        return self._folds
+
+    def to_original_units(self, predictions: np.ndarray, split: str) -> np.ndarray:
+        """Turns model outputs for `split` into the data's own units (prices for stocks)."""
+        values = np.asarray(predictions, dtype="float64")
+        if self.task == "classification":
+            if self.n_classes == 2:
+                return (values.reshape(-1) >= 0.5).astype("int64")
+            return values.argmax(axis=-1)
+        values = self.target_scaler.inverse_transform(values.reshape(-1, 1)).reshape(-1)
+        if self.target == "return":
+            return self.splits[split].anchor * (1.0 + values)
+        return values
+
+    def evaluate(self, model: Any, split: str = "test") -> dict[str, float]:
+        """Scores `model` on `split` in the data's own units (e.g. MSE in dollars squared)."""
+        predictions = model.predict(self.splits[split].dataset, verbose=0)
+        return score(self.task, self.splits[split].actual,
+                     self.to_original_units(predictions, split))
+
+    def summary(self) -> str:
+        """A readable summary: notices, samples per split, features, input shape, baselines."""
+        lines = [f"data: {self.description} ({self.task}, target {self.target})",
+                 *self.notices]
+        for name, split in self.splits.items():
+            span = ""
+            if isinstance(split.index, pd.DatetimeIndex) and len(split):
+                span = f"  {split.index[0].date()} .. {split.index[-1].date()}"
+            lines.append(f"  {name:<10} {len(split):>6} samples{span}")
+        lines.append(f"input shape: {self.input_shape}")
+        lines.append(f"features ({len(self.feature_names)}): {', '.join(self.feature_names)}")
+        for name, scores in self.baselines.items():
+            text = ", ".join(f"{metric} {value:.4f}" for metric, value in scores.items())
+            lines.append(f"baseline ({self.baseline}) on {name}: {text}")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class Fold:
+    """One walk-forward fold: its own training and validation splits and scalers."""
+
+    index: int
+    train: Split
+    validation: Split
+    preprocessor: sklearn.compose.ColumnTransformer
+    target_scaler: sklearn.preprocessing.StandardScaler
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for `model.fit()` on this fold."""
+        return {"x": self.train.dataset, "validation_data": self.validation.dataset}
+
+
+def score(task: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Scores predictions in the data's own units.
+
+    Returns:
+        `mse`, `mae`, `rmse` for regression; `accuracy` for classification.
+    """
+    actual = np.asarray(actual, dtype="float64").reshape(-1)
+    predicted = np.asarray(predicted, dtype="float64").reshape(-1)
+    if task == "classification":
+        return {"accuracy": float(np.mean(actual == predicted))}
+    errors = predicted - actual
+    mse = float(np.mean(errors**2))
+    return {"mse": mse, "mae": float(np.mean(np.abs(errors))), "rmse": math.sqrt(mse)}
+
+
+def constant_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The `columns` of `frame` that hold a single value (the caller passes training rows).
+
+    A column that never varies while the model trains carries no information, and its
+    standardised value is 0 there but need not be elsewhere, so it is better dropped.
+    """
+    return [column for column in columns if frame[column].nunique(dropna=False) <= 1]
+
+
+def dropped_notice(columns: list[str]) -> list[str]:
+    """The notice for `columns` dropped as constant: one line, or none when none were."""
+    if not columns:
+        return []
+    return [f"dropped columns constant over the training rows: {', '.join(columns)}"]
+
+
+def make_preprocessor(numeric: list[str], categorical: list[str],
+                       ) -> sklearn.compose.ColumnTransformer:
+    import sklearn.compose
+    import sklearn.preprocessing
+
+    transformers = [("num", sklearn.preprocessing.StandardScaler(), numeric)]
+    if categorical:
+        transformers.append(("cat", sklearn.preprocessing.OneHotEncoder(
+            handle_unknown="ignore", sparse_output=False), categorical))
+    return sklearn.compose.ColumnTransformer(transformers, sparse_threshold=0.0,
+                                             verbose_feature_names_out=False)
+
+
+def positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
+
