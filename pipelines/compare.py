@@ -20,8 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import Config
+import tuners
+from pipelines import plots
+from pipelines.build import make_hypermodel, make_pipeline
+from pipelines.config import Config, validate
+from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
+from tuners import schedule
 
 DEFAULT_TUNERS = ("hyperband", "bayesian", "random")
 SEED_SPACING = 1000
@@ -89,15 +94,13 @@ def plan_budget(config: Config, tuner_names: list[str]) -> dict[str, dict[str, i
     Returns:
         `{tuner: {"trials": ..., "epochs": ..., "max_epochs": ...}}`.
     """
-    from tuners import TUNERS, schedule
-
     tuner = config.tuner
     hyperband = schedule.keras_tuner_schedule(tuner.max_epochs, tuner.factor,
                                               tuner.hyperband_iterations)
     trials = max(1, round(hyperband.total_epochs / tuner.max_epochs))
     budget = {}
     for name in tuner_names:
-        if TUNERS[name].budget == "epochs":
+        if tuners.TUNERS[name].budget == "epochs":
             budget[name] = {"trials": hyperband.total_trials, "epochs": hyperband.total_epochs,
                             "max_epochs": tuner.max_epochs}
         else:
@@ -108,9 +111,6 @@ def plan_budget(config: Config, tuner_names: list[str]) -> dict[str, dict[str, i
 
 def redraw(out_dir: pathlib.Path) -> list[pathlib.Path]:
     """Redraws a comparison's anytime plot and every run's plots from what is on disk."""
-    import tuners
-    from pipelines import plots
-
     table = pd.read_csv(out_dir / "comparison.csv")
     first_run = out_dir / pathlib.Path(table["run_dir"].iloc[0]).name
     objective = json.loads((first_run / "config.json").read_text())["tuner"]["objective"]
@@ -125,8 +125,26 @@ def redraw(out_dir: pathlib.Path) -> list[pathlib.Path]:
     return [path, *written]
 
 
+def check_tuner_names(config: Config, tuner_names: list[str]) -> None:
+    """Checks `--tuners` against the registry and the validation, before anything runs.
+
+    Raises:
+        ConfigError: For an unknown or repeated name, or walk-forward validation with a
+            tuner that resumes configurations from checkpoints.
+    """
+    unknown = [name for name in tuner_names if name not in tuners.TUNERS]
+    if not tuner_names or unknown or len(set(tuner_names)) != len(tuner_names):
+        raise ConfigError(f"--tuners must name distinct tuners from "
+                          f"{', '.join(tuners.TUNERS)}; got {','.join(tuner_names)}")
+    if config.tuner.validation == "walk_forward" and any(
+            tuners.TUNERS[name].budget == "epochs" for name in tuner_names):
+        raise ConfigError("walk-forward validation cannot be compared with hyperband or bohb; "
+                          "use --validation holdout or leave them out of --tuners")
+
+
 def run_compare(config: Config, tuner_names: list[str] | None = None,
-                seeds: list[int] | None = None, *, verbose: bool = True) -> CompareResult:
+                seeds: list[int] | None = None, *, verbose: bool = True,
+                prepared: PreparedData | None = None) -> CompareResult:
     """Runs every tuner with every seed at equal budgets and writes the comparison.
 
     ```python
@@ -140,6 +158,8 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
         tuner_names: The tuners to compare (default: hyperband, bayesian, random).
         seeds: The seeds (default: 3 seeds from `config.run.seed`, 1,000 apart).
         verbose: Print a line per run.
+        prepared: Data already prepared from `config` (the command line checks the data
+            before it imports TensorFlow); None prepares it here.
 
     Returns:
         The comparison's results.
@@ -147,25 +167,16 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     Raises:
         KtlabError: For bad input, before anything is written.
     """
-    from pipelines import plots
-    from pipelines.config import validate
-    from pipelines.run import check_search, make_hypermodel, make_pipeline, run_search
+    # The search imports TensorFlow; the command line imports this module before it
+    # checks its input, so the import waits until a comparison runs.
+    from pipelines.search import check_search, run_search
 
     tuner_names = list(tuner_names or DEFAULT_TUNERS)
     seeds = seeds or seeds_from(3, config.run.seed)
-    from tuners import TUNERS
-
-    unknown = [name for name in tuner_names if name not in TUNERS]
-    if unknown or len(set(tuner_names)) != len(tuner_names):
-        raise ConfigError(f"--tuners must name distinct tuners from {', '.join(TUNERS)}; got "
-                          f"{','.join(tuner_names)}")
-    if config.tuner.validation == "walk_forward" and any(
-            TUNERS[name].budget == "epochs" for name in tuner_names):
-        raise ConfigError("walk-forward validation cannot be compared with hyperband or bohb; "
-                          "use --validation holdout or leave them out of --tuners")
+    check_tuner_names(config, tuner_names)
     budget = plan_budget(config, tuner_names)
     out_dir = pathlib.Path(config.run.output_dir) / (
-        config.run.run_name or f"compare-{config.model.name}-{config.data_name}")
+        config.run.run_name or f"compare-{config.model_label}-{config.data_name}")
     runs = []
     for name in tuner_names:
         for seed in seeds:
@@ -179,7 +190,8 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
             runs.append(run_config)
     # Every run shares one prepared data set; every setting is checked before anything is
     # written or replaced.
-    prepared = make_pipeline(config).prepare()
+    if prepared is None:
+        prepared = make_pipeline(config).prepare()
     folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
     for run_config in runs:
         check_search(run_config, make_hypermodel(run_config, prepared), folds)
@@ -212,7 +224,7 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table.to_csv(out_dir / "comparison.csv", index=False)
     summary = summarise(table)
-    report = format_report(config, budget, seeds, table, summary,
+    report = format_report(config, budget, seeds, table, summary, prepared,
                            time.perf_counter() - started)
     (out_dir / "report.md").write_text(report)
     figure_path = out_dir / "plot_anytime.png"
@@ -251,10 +263,9 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_report(config: Config, budget: dict[str, dict[str, int]], seeds: list[int],
-                  table: pd.DataFrame, summary: pd.DataFrame, seconds: float) -> str:
+                  table: pd.DataFrame, summary: pd.DataFrame, prepared: PreparedData,
+                  seconds: float) -> str:
     """The markdown report: the budget first, then the results per tuner and per seed."""
-    from tuners import schedule
-
     tuner = config.tuner
     hyperband = schedule.keras_tuner_schedule(tuner.max_epochs, tuner.factor,
                                               tuner.hyperband_iterations)
@@ -273,8 +284,8 @@ def format_report(config: Config, budget: dict[str, dict[str, int]], seeds: list
              f"data {config.source}, objective {tuner.objective}, seeds "
              f"{', '.join(map(str, seeds))}, total wall time {seconds:.0f} s.", "",
              "## Per tuner (mean ± std over seeds)", "",
-             f"| tuner | best {objective} | test MSE (price units) | naive test MSE | trials | "
-             "epochs trained | wall time (s) | failed trials |",
+             f"| tuner | best {objective} | test MSE ({prepared.units} units) | naive test MSE | "
+             "trials | epochs trained | wall time (s) | failed trials |",
              "|---|---|---|---|---|---|---|---|"]
     for row in summary.itertuples():
         lines.append(
@@ -290,8 +301,9 @@ def format_report(config: Config, budget: dict[str, dict[str, int]], seeds: list
                      f"{_number(row.test_mse)} | {_number(row.test_mae)} | {row.trials} | "
                      f"{row.epochs} | {row.seconds:.0f} |")
     lines += ["", f"Best {objective} is the search's objective (on the scaled target); test scores "
-                  "are the chosen model's on the held-out days, in price units, beside the "
-                  "naive forecast (tomorrow's close = today's close).", "",
+                  f"are the chosen model's on the held-out {prepared.held_out}, in "
+                  f"{prepared.units} units, beside the naive forecast ({prepared.baseline}).",
+              "",
               "![anytime](plot_anytime.png)", ""]
     return "\n".join(lines)
 

@@ -16,11 +16,14 @@ from typing import Any
 
 import yaml
 
+from hypermodels import registry as model_registry
 from pipelines.errors import ConfigError
+from tuners import registry as tuner_registry
 
-MODELS = ("lstm", "dense")
 VALIDATIONS = ("holdout", "walk_forward")
-DEFAULT_SOURCE = {"lstm": "AAPL", "dense": "diabetes"}
+TARGETS = ("close", "return")
+TASKS = ("auto", "regression", "classification")
+FILLS = ("error", "ffill", "drop")
 
 
 @dataclasses.dataclass
@@ -56,36 +59,29 @@ class DataConfig:
     step: int = 250
 
 
-# Search spaces sized for the machine. `article` is the reference article's LSTM space
-# (units up to 256, up to 5 layers, batch sizes from 16): on a 2-core CPU its largest
-# models take about a minute per epoch, so the default `quick` space stays small enough
-# for `ktlab tune` to finish in minutes. Use `article` on a GPU.
-SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
-    "quick": {
-        "lstm": {"units": [16, 32, 64], "num_layers": [1, 2], "batch_size": [32, 64, 128],
-                 "learning_rate": [1e-4, 1e-2]},
-        "dense": {},
-    },
-    "article": {"lstm": {}, "dense": {}},
-}
-
-
 @dataclasses.dataclass
 class ModelConfig:
     """Which hypermodel to tune, and its search space.
 
-    `space` picks a preset (`quick` or `article`, see `SEARCH_SPACES`); `search_space`
-    maps constructor arguments of the hypermodel to new ranges on top of it, e.g.
-    `{"units": [32, 64], "num_layers": [1, 3]}` (see `hypermodels/` for the names).
+    `name` is an entry of `hypermodels.registry.MODELS` (`lstm`, `dense`) or a user's
+    class, `FILE.py:CLASS` or `package.module:CLASS`. `space` picks one of the model's
+    presets (`quick` or `article` for ours); `search_space` maps constructor arguments of
+    the hypermodel to new ranges on top of it, e.g. `{"units": [32, 64], "num_layers":
+    [1, 3]}` (see `hypermodels/` for the names).
     """
 
     name: str = "lstm"
     space: str = "quick"
     search_space: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def spec(self) -> model_registry.ModelSpec:
+        """The model's registry entry; a user's class is imported on first use."""
+        return model_registry.resolve(self.name)
+
     def hypermodel_arguments(self) -> dict[str, Any]:
         """The preset's ranges for this model, overridden by `search_space`."""
-        return {**SEARCH_SPACES[self.space].get(self.name, {}), **self.search_space}
+        return self.spec.arguments(self.space, self.search_space)
 
 
 @dataclasses.dataclass
@@ -144,14 +140,19 @@ class Config:
     @property
     def source(self) -> str:
         """The data source, with the model's default filled in."""
-        return self.data.source or DEFAULT_SOURCE.get(self.model.name, "AAPL")
+        return self.data.source or self.model.spec.default_source
+
+    @property
+    def model_label(self) -> str:
+        """The model's short name for folder names: `lstm`, or a user's class name."""
+        return self.model.name.rpartition(":")[2]
 
     @property
     def run_name(self) -> str:
         """The run directory's name: given, or derived from model, tuner, data and seed."""
         if self.run.run_name:
             return self.run.run_name
-        return f"{self.model.name}-{self.tuner.name}-{self.data_name}-seed{self.run.seed}"
+        return f"{self.model_label}-{self.tuner.name}-{self.data_name}-seed{self.run.seed}"
 
     @property
     def data_name(self) -> str:
@@ -165,36 +166,6 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "tuner": TunerConfig, "run": RunConfig}
-# What a resumed search must keep: the data, the model and its search space, the tuner and
-# its budget, and the seed. Where the run directory lies and what it keeps may change.
-SEARCH_KEYS = {"data": None, "model": None, "tuner": None, "run": ("seed",)}
-
-
-def search_differences(saved: dict[str, Any], config: Config) -> list[str]:
-    """The settings of `config` that differ from a saved `config.json`'s search.
-
-    Args:
-        saved: A run directory's `config.json`, as plain data.
-        config: The configuration of the search that would continue it.
-
-    Returns:
-        One `"section.key VALUE (was VALUE)"` per difference, empty when they match.
-    """
-    import json
-
-    current = json.loads(json.dumps(config.to_dict(), default=str))
-    saved = json.loads(json.dumps(saved, default=str))
-    differences = []
-    for section, keys in SEARCH_KEYS.items():
-        old = saved.get(section) or {}
-        new = current.get(section) or {}
-        for key in keys or list(dict.fromkeys([*new, *old])):
-            if old.get(key) != new.get(key):
-                differences.append(f"{section}.{key} {json.dumps(new.get(key))} (was "
-                                   f"{json.dumps(old.get(key))})")
-    return differences
-
-
 def load_config(path: str | pathlib.Path | None = None,
                 overrides: dict[str, dict[str, Any]] | None = None) -> Config:
     """Builds a `Config` from an optional TOML/YAML file and flag overrides.
@@ -298,24 +269,22 @@ def _type_name(hint: Any) -> str:
 
 
 def validate(config: Config) -> None:
-    """Checks ranges and names that a type cannot express.
+    """Checks every name and range a type cannot express: the one place user settings are
+    checked. It imports no TensorFlow, so a bad value is reported at once.
+
+    A user's model class (`FILE.py:CLASS`) is only checked for its form and file here; it
+    is imported when the search is built.
 
     Raises:
         ConfigError: Naming the key or flag and the fix.
     """
-    from tuners import TUNERS
-
-    tuner = config.tuner
-    if config.model.name not in MODELS:
-        raise ConfigError(f"unknown model {config.model.name!r}; use one of {', '.join(MODELS)}")
-    if config.model.space not in SEARCH_SPACES:
-        raise ConfigError(f"unknown search space {config.model.space!r}; use one of "
-                          f"{', '.join(SEARCH_SPACES)}")
-    if tuner.name not in TUNERS:
-        raise ConfigError(f"unknown tuner {tuner.name!r}; use one of {', '.join(TUNERS)}")
-    if tuner.validation not in VALIDATIONS:
-        raise ConfigError(f"unknown validation {tuner.validation!r}; use one of "
-                          f"{', '.join(VALIDATIONS)}")
+    tuner, data, model = config.tuner, config.data, config.model
+    _check_model(model)
+    _check_choice("tuner", tuner.name, tuner_registry.TUNERS)
+    _check_choice("validation", tuner.validation, VALIDATIONS)
+    _check_choice("target", data.target, TARGETS)
+    _check_choice("task", data.task, TASKS)
+    _check_choice("fill policy", data.fill, FILLS)
     checks = (
         ("max epochs", "--max-epochs", tuner.max_epochs, 1),
         ("factor", "--factor", tuner.factor, 2),
@@ -325,14 +294,99 @@ def validate(config: Config) -> None:
         ("patience", "--patience", tuner.patience, 0),
         ("max consecutive failed trials", "--max-consecutive-failed-trials",
          tuner.max_consecutive_failed_trials, 1),
-        ("lookback", "--lookback", config.data.lookback, 1),
+        ("lookback", "--lookback", data.lookback, 1),
+        ("rolling window", "data.rolling_window", data.rolling_window, 1),
+        ("moving average window", "data.moving_average_window", data.moving_average_window, 1),
         ("seed", "--seed", config.run.seed, 1),
-        ("batch size", "--batch-size", config.data.batch_size, 1),
+        ("batch size", "--batch-size", data.batch_size, 1),
+        ("train window", "--train-window", data.train_window, data.lookback + 1),
+        ("validation window", "--validation-window", data.validation_window,
+         data.lookback + 1),
+        ("step", "--step", data.step, 1),
     )
     for name, flag, value, minimum in checks:
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}; fix {flag}")
+    _check_sizes(data)
+    spec = tuner_registry.TUNERS[tuner.name]
+    if tuner.num_initial_points is not None:
+        if not spec.tunes_initial_points:
+            raise ConfigError(f"num_initial_points applies to bayesian, not {tuner.name}; "
+                              f"remove --num-initial-points")
+        if not 1 <= tuner.num_initial_points <= tuner.max_trials:
+            raise ConfigError(f"num initial points must be from 1 to max trials "
+                              f"({tuner.max_trials}), got {tuner.num_initial_points}; fix "
+                              f"--num-initial-points")
+    if tuner.validation == "walk_forward":
+        if spec.budget == "epochs":
+            raise ConfigError(f"walk-forward validation does not work with {tuner.name}, "
+                              f"which resumes each configuration from one checkpoint; use "
+                              f"random or bayesian, or --validation holdout")
+        if tuner.executions_per_trial != 1:
+            raise ConfigError("walk-forward validation already trains one model per fold; "
+                              "set --executions-per-trial 1")
     run_name = config.run.run_name
     if run_name and (run_name in (".", "..") or "/" in run_name or "\\" in run_name):
         raise ConfigError(f"run name {run_name!r} must be a plain name without path separators "
                           f"or '..'; use --output-dir to choose the parent folder")
+
+
+def check_data_kind(config: Config, data_kind: str) -> None:
+    """Checks the settings that depend on the model's data kind (a series or a table).
+
+    Called once the model is known, which for a user's class means once it is imported.
+
+    Raises:
+        ConfigError: For a source or validation that does not suit the model.
+    """
+    from pipelines.data import sources
+
+    source = config.source
+    name = config.model.name
+    if data_kind == "series" and source in sources.BUNDLED_TABLES:
+        raise ConfigError(f"the {name} model forecasts a time series, but {source!r} is a "
+                          f"table; use --model dense or --data AAPL")
+    if data_kind == "table":
+        if sources.is_bundled_ticker(source):
+            raise ConfigError(f"the {name} model takes a table, but {source!r} is a price "
+                              f"series; use --model lstm or --data diabetes")
+        if config.tuner.validation == "walk_forward":
+            raise ConfigError("walk-forward validation needs time-ordered data; use "
+                              "--validation holdout for a table")
+        defaults = DataConfig()
+        for key in ("test_size", "validation_size"):
+            value = getattr(config.data, key)
+            # A table's sizes are fractions; the series defaults (days) stand for 0.2.
+            if value != getattr(defaults, key) and not (isinstance(value, float)
+                                                        and 0 < value < 1):
+                raise ConfigError(f"a table's {key.replace('_', ' ')} is a fraction in (0, 1), "
+                                  f"got {value!r}; fix --{key.replace('_', '-')}")
+
+
+def _check_model(model: ModelConfig) -> None:
+    try:
+        if model_registry.is_reference(model.name):
+            model_registry.check_reference(model.name)
+        else:
+            spec = model_registry.resolve(model.name)
+            if spec.presets and model.space not in spec.presets:
+                raise ConfigError(f"unknown search space {model.space!r}; use one of "
+                                  f"{', '.join(spec.presets)}")
+    except model_registry.ModelNotFoundError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _check_choice(name: str, value: str, choices: Any) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {name} {value!r}; use one of {', '.join(choices)}")
+
+
+def _check_sizes(data: DataConfig) -> None:
+    for key in ("test_size", "validation_size"):
+        value = getattr(data, key)
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, float) and not 0 < value < 1:
+            raise ConfigError(f"{key.replace('_', ' ')} must be a whole number of days or a "
+                              f"fraction in (0, 1), got {value}; fix {flag}")
+        if isinstance(value, int) and value < 1:
+            raise ConfigError(f"{key.replace('_', ' ')} must be >= 1, got {value}; fix {flag}")

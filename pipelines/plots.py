@@ -18,6 +18,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+import tuners
+from tuners import objectives, schedule
+
 PLOT_FILES = {
     "histories": "plot_histories.png",
     "hyperparameters": "plot_hyperparameters.png",
@@ -182,9 +185,9 @@ def plot_predictions(predictions: pd.DataFrame, title: str = "", last_days: int 
     return figure
 
 
-def plot_schedule(schedule: Any) -> Figure:
+def plot_schedule(plan: Any) -> Figure:
     """Hyperband's brackets: configurations and epochs per round, one panel per bracket."""
-    brackets = list(schedule.brackets)
+    brackets = list(plan.brackets)
     figure = Figure(figsize=(3.2 * max(len(brackets), 1), 3.6), layout="constrained")
     # One y scale for every bracket, so that bar heights compare across panels.
     panels = np.atleast_1d(figure.subplots(1, max(len(brackets), 1), sharey=True))
@@ -199,9 +202,9 @@ def plot_schedule(schedule: Any) -> Figure:
         axes.set_xlabel("round, trained to epoch")
         if position == 0:
             axes.set_ylabel("configurations")
-    figure.suptitle(f"Hyperband schedule: max_epochs={schedule.max_epochs}, "
-                    f"factor={schedule.factor}; {schedule.total_trials} trials, "
-                    f"{schedule.total_epochs} epochs")
+    figure.suptitle(f"Hyperband schedule: max_epochs={plan.max_epochs}, "
+                    f"factor={plan.factor}; {plan.total_trials} trials, "
+                    f"{plan.total_epochs} epochs")
     return figure
 
 
@@ -227,7 +230,8 @@ def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str,
             if done.empty:
                 continue
             cumulative = done[column].astype("float64").cumsum().to_numpy()
-            scores = done["score"].astype("float64")
+            # Only scores that could make a trial the best count (tuners.objectives).
+            scores = objectives.usable_scores(done)
             best = (scores.fillna(np.inf).cummin() if direction == "min"
                     else scores.fillna(-np.inf).cummax()).to_numpy()
             series.append((cumulative, best))
@@ -249,9 +253,7 @@ def plot_anytime(runs: Mapping[str, Sequence[pd.DataFrame]],
                  objective: str = "val_loss") -> Figure:
     """Best-so-far objective per tuner, mean and band over seeds, against cumulative
     epochs (left) and wall time (right)."""
-    from tuners import objective_direction
-
-    direction = objective_direction(objective)
+    direction = objectives.objective_direction(objective)
     figure = Figure(figsize=(12, 4.8), layout="constrained")
     for position, (x, label) in enumerate((("epochs", "cumulative epochs trained"),
                                            ("seconds", "cumulative trial time (s)"))):
@@ -272,8 +274,6 @@ def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
     Returns:
         The paths written.
     """
-    import tuners
-
     run_dir = pathlib.Path(run_dir)
     histories = tuners.load_histories(run_dir)
     trials = tuners.load_trials(run_dir)
@@ -289,8 +289,6 @@ def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
     if config_file.exists():
         tuner_config = json.loads(config_file.read_text())["tuner"]
         if tuners.TUNERS[tuner_config["name"]].budget == "epochs":
-            from tuners import schedule
-
             figures["schedule"] = plot_schedule(schedule.keras_tuner_schedule(
                 tuner_config["max_epochs"], tuner_config["factor"],
                 tuner_config["hyperband_iterations"]))

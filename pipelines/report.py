@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from tuners import objectives
+
 # Short names keep a trial's line on one terminal row.
 SHORT_NAMES = {"learning_rate": "lr", "batch_size": "batch", "num_layers": "layers",
                "dropout": "drop", "weight_decay": "wd", "optimizer": "opt",
@@ -68,14 +70,11 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], objective: str,
     """
     lines = ["", f"{len(trials)} trials ({metrics['failed_trials']} failed), "
                  f"{metrics['epochs']} epochs, {metrics['seconds']:.0f} s"]
-    from tuners import objective_direction
-
-    # A trial that diverged after its first epoch keeps the score of the epochs before;
-    # it is not a candidate, so it is left out of the ranking as it is of the best model.
-    finished = trials[trials["status"] != "failed"].dropna(subset=["score"])
-    if len(finished):
-        ascending = objective_direction(objective) == "min"
-        best = finished.sort_values("score", ascending=ascending).head(top)
+    # The ranking follows the one rule that chose the best model: a trial that diverged
+    # after its first epoch keeps the score of the epochs before, but is no candidate.
+    ranked = objectives.rank_trials(trials, objectives.objective_direction(objective))
+    if len(ranked):
+        best = ranked.head(top)
         hp_columns = [column for column in best.columns if column.startswith("hp_")]
         table = best[["trial_id", "score", "epochs", "status", *hp_columns]].rename(
             columns={column: column[3:] for column in hp_columns})

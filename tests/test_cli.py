@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import make_prices
 
 from pipelines.cli import main
 
@@ -33,7 +34,7 @@ def test_data_summary_of_bundled_aapl(capsys):
      "ktlab: error: the dense model takes a table, but 'AAPL' is a price series; use --model "
      "lstm or --data diabetes"),
     (["data", "--data", "diabetes"],
-     "ktlab: error: the lstm model forecasts a price series, but 'diabetes' is a table; use "
+     "ktlab: error: the lstm model forecasts a time series, but 'diabetes' is a table; use "
      "--model dense or --data AAPL"),
     (["data", "--model", "dense", "--data", "diabetes", "--target-column", "nope"],
      "ktlab: error: the bundled table 'diabetes' has its own target; --target-column is for a "
@@ -112,3 +113,28 @@ def test_search_space_flag_adds_to_the_files_table(tmp_path):
     path.write_text("[model.search_space]\nunits = [8]\nnum_layers = [1, 1]\n")
     config = load_config(path, {"model": {"search_space": {"units": [4, 8]}}})
     assert config.model.search_space == {"units": [4, 8], "num_layers": [1, 1]}
+
+
+def test_data_on_a_seven_column_daily_file_uses_close_and_drops_openint(write_csv, capsys):
+    """Kaggle's "Huge Stock Market Dataset" and stooq write Date,Open,High,Low,Close,Volume,
+    OpenInt, with OpenInt always 0."""
+    frame = make_prices(160)
+    rows = ["Date,Open,High,Low,Close,Volume,OpenInt"] + [
+        f"{date.date()},{row.open},{row.high},{row.low},{row.close},{int(row.volume)},0"
+        for date, row in frame.iterrows()]
+    path = write_csv("\n".join(rows) + "\n")
+    assert main(["data", "--data", str(path), "--lookback", "5", "--test-size", "20",
+                 "--validation-size", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "data: prices.csv daily prices (regression, target return)",
+        "layout: Date,Open,High,Low,Close,Volume,OpenInt (no Adj Close): Close is the price",
+        "dropped columns constant over the training rows: openint"]
+    features = next(line for line in lines if line.startswith("features ("))
+    assert features.startswith("features (11): open, high, low, close, volume,")
+    assert "openint" not in features
+
+
+def test_tune_help_shows_the_model_file_form(capsys):
+    assert main(["tune", "--help"]) == 0
+    assert "--model NAME|FILE.py:CLASS" in capsys.readouterr().out

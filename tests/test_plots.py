@@ -113,9 +113,9 @@ def test_schedule_plot_has_a_panel_per_bracket():
 
 def test_anytime_curves_mean_and_band_over_seeds():
     first = pd.DataFrame({"score": [3.0, 1.0, 2.0], "epochs": [2, 2, 2],
-                          "seconds": [1.0, 1.0, 1.0]})
+                          "seconds": [1.0, 1.0, 1.0], "status": ["completed"] * 3})
     second = pd.DataFrame({"score": [2.0, 2.0, 0.5], "epochs": [2, 2, 2],
-                           "seconds": [1.0, 1.0, 1.0]})
+                           "seconds": [1.0, 1.0, 1.0], "status": ["completed"] * 3})
     curves = plots.anytime_curves({"random": [first, second]}, "epochs")
     grid, mean, low, high = curves["random"]
     at_six = grid.searchsorted(6.0)
@@ -124,6 +124,9 @@ def test_anytime_curves_mean_and_band_over_seeds():
     assert (low[at_six], high[at_six]) == (0.5, 1.0)
     best_accuracy = plots.anytime_curves({"random": [first]}, "epochs", direction="max")
     assert best_accuracy["random"][1][-1] == 3.0
+    # A failed trial's score (kept by keras-tuner from the epochs before a NaN) never counts.
+    diverged = second.assign(status=["completed", "completed", "failed"])
+    assert plots.anytime_curves({"random": [diverged]}, "epochs")["random"][1][-1] == 2.0
     figure = plots.plot_anytime({"random": [first, second]})
     assert [axes.get_xlabel() for axes in figure.axes] == ["cumulative epochs trained",
                                                            "cumulative trial time (s)"]

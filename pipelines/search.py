@@ -1,0 +1,387 @@
+"""`run_search(config)`: the work behind `ktlab tune`, callable from notebooks.
+
+Data flows one way: pipeline -> splits -> tuner.search -> histories on disk -> reports.
+Every check of the input happens before the run directory is created (`pipelines.run_dir`),
+so bad input leaves nothing half-written; `pipelines.artifacts` writes what a finished
+search leaves. `run_worker` is a distributed worker's part; `run_search` also runs the
+distributed chief (`pipelines.distributed`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import shutil
+import tempfile
+import time
+import warnings
+from typing import Any
+
+import grpc
+import keras
+import keras_tuner
+
+import tuners
+from hypermodels import registry as model_registry
+from pipelines import distributed, plots, report
+from pipelines.artifacts import RunResult, finish_run, write_json
+from pipelines.build import make_hypermodel, make_pipeline
+from pipelines.config import Config
+from pipelines.data import PreparedData
+from pipelines.errors import ConfigError, KtlabError
+from pipelines.run_dir import (
+    RUN_MARKER,
+    first_differences,
+    prepare_run_dir,
+    read_saved_config,
+    search_differences,
+)
+from tuners import checkpoints
+
+
+def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = None,
+               verbose: bool = True, resume: bool = False,
+               distribution: distributed.Distribution | None = None,
+               mirrored: bool = False, prepared: PreparedData | None = None) -> RunResult:
+    """Runs one search end to end and writes its run directory.
+
+    The run directory holds `config.json`, `histories.jsonl`, `trials.csv`,
+    `best_hyperparameters.json`, `best_model.keras`, `preprocessor.joblib` and
+    `metrics.json`, plus keras-tuner's own files under `tuner/`. An unfinished search in
+    the run directory, with the same settings, is resumed (see `prepare_run_dir`).
+
+    ```python
+    result = run_search(load_config("configs/default.toml"))
+    print(result.metrics["test"], result.metrics["baseline"]["test"])
+    # Any keras_tuner.HyperModel of your own, fed by the pipeline its data_kind names:
+    result = run_search(config, hypermodel=MyHyperModel(input_shape=(30, 11)))
+    ```
+
+    Args:
+        config: The run's configuration.
+        hypermodel: A `keras_tuner.HyperModel` instance to tune instead of the one
+            `config.model` names. The data still comes from `config`: a series of windows,
+            unless the instance's `data_kind` attribute says `"table"`.
+        verbose: Print a line per finished trial and a summary table.
+        resume: Require a search to resume (`ktlab tune --resume`).
+        distribution: For the distributed chief: it serves the oracle to the workers
+            instead of training, then writes the results as a single process does.
+        mirrored: Spread each trial over this machine's GPUs with
+            `tf.distribute.MirroredStrategy`.
+        prepared: Data already prepared from `config.data` (`ktlab compare` prepares it
+            once for all its runs); None prepares it here.
+
+    Returns:
+        The run's results.
+
+    Raises:
+        KtlabError: For bad input, before anything is written; and, after the search,
+            `SearchFailedError` when no trial completed, or
+            `distributed.TooManyFailedTrialsError` when too many failed in a row (both
+            leave `histories.jsonl` and `trials.csv` in the run directory).
+    """
+
+    if distribution is not None and distribution.role != "chief":
+        raise ConfigError("run_search runs a search in one process or the distributed chief; "
+                          "a worker runs run_worker")
+    started = time.perf_counter()
+    if hypermodel is not None:
+        # The run directory's config.json names the class that was tuned, so that a
+        # resumed search with the same class is recognised, and no other is.
+        model_class = type(hypermodel)
+        config = dataclasses.replace(config, model=dataclasses.replace(
+            config.model, name=f"{model_class.__module__}:{model_class.__qualname__}"))
+    if prepared is None:
+        spec = None
+        if hypermodel is not None:
+            spec = model_registry.ModelSpec(type(hypermodel),
+                                            data_kind=getattr(hypermodel, "data_kind", "series"))
+        prepared = make_pipeline(config, spec).prepare()
+    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    if hypermodel is None:
+        hypermodel = make_hypermodel(config, prepared)
+    check_search(config, hypermodel, folds)
+    if distribution is not None:
+        distributed.check_port_free(distribution)
+    run_dir, resuming = prepare_run_dir(config, resume=resume)
+    if not resuming:
+        # The marker comes first, so that a search killed at any later moment leaves a
+        # run directory that a rerun recognises and resumes.
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / RUN_MARKER, config.to_dict())
+    tuner_config = config.tuner
+    listener = _TrialEndListener(report.TrialPrinter(enabled=verbose), run_dir,
+                                 prune=not config.run.keep_checkpoints, resuming=resuming)
+    with distributed.environment(None):
+        tuner = _build_tuner(config, hypermodel, folds, run_dir, run_dir / "histories.jsonl",
+                             listener, resuming=resuming, mirrored=mirrored)
+    listener.tuner = tuner
+    keras.utils.set_random_seed(config.run.seed)
+    if verbose:
+        action = "resuming the" if resuming else "a"
+        print(f"ktlab: {action} {tuner_config.name} search of the {config.model_label} model "
+              f"on {prepared.description}; run directory {run_dir}")
+        for notice in prepared.notices:
+            print(f"ktlab: {notice}")
+        if resuming:
+            finished = sum(trial.status in ("COMPLETED", "FAILED")
+                           for trial in tuner.oracle.trials.values())
+            print(f"ktlab: {finished} trials had finished; an interrupted one runs again")
+    # Hyperband reloads a promoted configuration's weights but not its optimizer state
+    # (keras-tuner's design); Keras warns about it in every promoted trial.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    # keras-tuner takes the best of a diverged trial's all-NaN scores; the trial's record
+    # already says that it failed and why.
+    warnings.filterwarnings("ignore", message="All-NaN (slice|axis) encountered",
+                            category=RuntimeWarning)
+    # The Bayesian oracle's Gaussian process often hits its length-scale bound on small
+    # spaces; the warning repeats every trial and changes nothing a user can do.
+    warnings.filterwarnings("ignore", message="The optimal value found for dimension",
+                            module="sklearn")
+    try:
+        if distribution is None:
+            tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
+                         callbacks=tuners.default_callbacks(tuner_config.objective,
+                                                            tuner_config.patience),
+                         shuffle=False, verbose=0)
+        else:
+            _serve_chief(tuner, distribution, listener, verbose=verbose)
+    except RuntimeError as error:
+        if not distributed.is_failure_limit(error):
+            raise
+        distributed.settle_failed_trial(tuner.oracle, tuner.oracle.end_order[-1])
+        raise _stopped_by_failures(config, run_dir) from None
+    except distributed.TooManyFailedTrialsError:
+        raise _stopped_by_failures(config, run_dir) from None
+    listener.prune_now()
+    return finish_run(config, prepared, tuner, run_dir, started, verbose=verbose)
+
+
+def run_worker(config: Config, distribution: distributed.Distribution, *,
+               verbose: bool = True, mirrored: bool = False) -> int:
+    """Runs a distributed worker: trains the trials the chief hands out, until it says stop.
+
+    The worker appends its histories to `histories-<tuner_id>.jsonl` in the chief's run
+    directory, which it must see (a shared filesystem); the chief writes the results.
+
+    Args:
+        config: The search's configuration: the chief's, as in its `config.json`.
+        distribution: The worker's id, the chief's address and how long to wait for it.
+        verbose: Print a line per finished trial.
+        mirrored: Spread each trial over this machine's GPUs.
+
+    Returns:
+        How many trials this worker ran.
+
+    Raises:
+        KtlabError: If no chief answers within the timeout, the run directory is not the
+            chief's, or the settings differ from the chief's.
+    """
+
+    if distribution.role != "worker":
+        raise ConfigError("run_worker runs a distributed worker; the chief runs run_search")
+    distributed.wait_for_chief(distribution)
+    run_dir = config.run_dir
+    if not (run_dir / RUN_MARKER).is_file():
+        raise ConfigError(f"no {RUN_MARKER} in {run_dir}: a worker writes into the chief's run "
+                          f"directory, so give it the chief's --output-dir and --run-name on a "
+                          f"filesystem both see")
+    differences = search_differences(read_saved_config(run_dir), config)
+    if differences:
+        raise ConfigError(f"this worker's settings differ from the chief's: "
+                          f"{first_differences(differences)}; start it with the chief's "
+                          f"(ktlab tune --resume {run_dir} --distributed worker ...)")
+    prepared = make_pipeline(config).prepare()
+    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    hypermodel = make_hypermodel(config, prepared)
+    printer = report.TrialPrinter(enabled=verbose)
+    tuner_config = config.tuner
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    try:
+        with distributed.environment(distribution):
+            tuner = _build_tuner(config, hypermodel, folds, run_dir,
+                                 run_dir / distribution.history_filename, printer,
+                                 resuming=True, mirrored=mirrored)
+            keras.utils.set_random_seed(config.run.seed)
+            if verbose:
+                print(f"ktlab: worker {distribution.tuner_id} of the chief at "
+                      f"{distribution.address}; run directory {run_dir}", flush=True)
+            tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
+                         callbacks=tuners.default_callbacks(tuner_config.objective,
+                                                            tuner_config.patience),
+                         shuffle=False, verbose=0)
+    except grpc.RpcError as error:
+        raise distributed.chief_error(distribution, error) from None
+    if verbose:
+        print(f"ktlab: worker {distribution.tuner_id} ran {printer.count} trials; the chief "
+              f"writes the results to {run_dir}")
+    return printer.count
+
+
+class _TrialEndListener:
+    """Prints each finished trial and deletes the checkpoints no one will load again.
+
+    It keeps each trial's status as the histories record it, from the `trial_end` record
+    it is given, so it never reads the histories again; a resumed search reads them once.
+    """
+
+    def __init__(self, printer: Any, run_dir: pathlib.Path, prune: bool, *,
+                 resuming: bool = False) -> None:
+        self.printer = printer
+        self.run_dir = run_dir
+        self.prune = prune
+        self.tuner: Any = None
+        self.statuses: dict[str, str] = {}
+        if resuming:
+            self.read_statuses()
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.statuses[record["trial_id"]] = record["status"]
+        self.printer(record)
+        self.prune_now()
+
+    def read_statuses(self) -> None:
+        """Reads every trial's status from the histories files (a resume, or the chief,
+        whose workers write their own files)."""
+        try:
+            trials = tuners.load_trials(self.run_dir)
+        except tuners.HistoryFileError:
+            return
+        self.statuses.update(zip(trials["trial_id"], trials["status"], strict=True))
+
+    def prune_now(self) -> None:
+        if not self.prune or self.tuner is None:
+            return
+        try:
+            checkpoints.prune_checkpoints(self.tuner, self.statuses)
+        except OSError as error:
+            # A checkpoint that cannot be deleted costs disk space, not the search.
+            warnings.warn(f"could not delete a checkpoint ({error})", stacklevel=2)
+
+
+def check_search(config: Config, hypermodel: Any, folds: Any) -> None:
+    """Refuses settings the tuner or the model would refuse, before anything is written.
+
+    keras-tuner checks some settings only when a tuner is built (a grid over a continuous
+    range, walk-forward validation with Hyperband, too few trials for the genetic
+    algorithm, an unknown oracle option), so the tuner is built once in a scratch folder
+    that is thrown away.
+
+    Raises:
+        ConfigError: Naming the setting and the fix.
+    """
+
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    metrics = ["loss", *metric_names(model)]
+    objective = config.tuner.objective
+    allowed = [*(f"val_{name}" for name in metrics), *metrics]
+    if objective not in allowed:
+        raise ConfigError(f"objective {objective!r} is not a metric of the {config.model_label} "
+                          f"model; use one of {', '.join(allowed)}")
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
+        scratch_dir = pathlib.Path(scratch) / "check"
+        with distributed.environment(None):
+            try:
+                _build_tuner(config, hypermodel, folds, scratch_dir, scratch_dir / "h.jsonl",
+                             None, resuming=False, mirrored=False)
+            except (TypeError, ValueError) as error:
+                # keras-tuner rejects an argument that neither the oracle nor the tuner takes.
+                reason = str(error).strip().splitlines()[0]
+                raise ConfigError(f"tuner settings: {reason}; check tuner.options against the "
+                                  f"oracle's arguments in tuners/") from None
+
+
+def metric_names(model: Any) -> list[str]:
+    """The names of the metrics a compiled model reports, besides its loss."""
+    names = []
+    for metric in (model.get_compile_config() or {}).get("metrics") or []:
+        if isinstance(metric, str):
+            names.append(metric)
+        elif isinstance(metric, dict):
+            names.append(metric.get("config", {}).get("name") or metric.get("class_name"))
+    return [name for name in names if name]
+
+
+def _build_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.Path,
+                 history_path: pathlib.Path, on_trial_end: Any, *, resuming: bool,
+                 mirrored: bool) -> Any:
+
+    tuner_config = config.tuner
+    extra = {}
+    if mirrored:
+        import tensorflow as tf
+
+        extra["distribution_strategy"] = tf.distribute.MirroredStrategy()
+    try:
+        return tuners.build_tuner(
+            tuner_config.name, hypermodel, directory=run_dir, project_name="tuner",
+            objective=tuner_config.objective, max_epochs=tuner_config.max_epochs,
+            factor=tuner_config.factor, hyperband_iterations=tuner_config.hyperband_iterations,
+            max_trials=tuner_config.max_trials,
+            num_initial_points=tuner_config.num_initial_points, seed=config.run.seed,
+            executions_per_trial=tuner_config.executions_per_trial, overwrite=False,
+            history_path=history_path,
+            max_consecutive_failed_trials=tuner_config.max_consecutive_failed_trials,
+            validation=tuner_config.validation, folds=folds, on_trial_end=on_trial_end,
+            **tuner_config.options, **extra)
+    except tuners.TunerConfigError as error:
+        if not resuming:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise ConfigError(str(error)) from None
+    except (ValueError, RuntimeError, KeyError) as error:
+        if not resuming:
+            raise
+        # A search killed while keras-tuner wrote its state leaves a file cut short.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ConfigError(f"cannot reload the search state in {run_dir / 'tuner'} ({reason}); "
+                          f"pass --overwrite to start afresh") from None
+
+
+def _serve_chief(tuner: Any, distribution: distributed.Distribution,
+                 listener: _TrialEndListener, *, verbose: bool) -> None:
+
+    oracle = tuner.oracle
+    # The chief trains nothing; the workers print their trials, the chief one line each.
+    oracle.verbose = 0
+    tuner.save()
+    seen = len(oracle.end_order)
+
+    def on_poll() -> None:
+        nonlocal seen
+        ended = oracle.end_order[seen:]
+        if not ended:
+            return
+        seen += len(ended)
+        # keras-tuner's `end_trial` saves the oracle before it lets go of the trial, and a
+        # worker never saves the chief's oracle; saving again here means a chief killed now
+        # does not run a finished trial again when it resumes.
+        oracle.save()
+        listener.read_statuses()
+        for trial_id in ended:
+            trial = oracle.trials[trial_id]
+            if verbose:
+                score = "nan" if trial.score is None else report.format_value(trial.score)
+                print(f"trial {trial_id} {str(trial.status).lower()}: score {score}", flush=True)
+        listener.prune_now()
+
+    if verbose:
+        print(f"ktlab: chief listening on {distribution.address}; start workers with "
+              f"`ktlab tune --distributed worker --oracle-address {distribution.address} "
+              f"--tuner-id NAME` and the same settings", flush=True)
+    distributed.serve(tuner, distribution, on_poll=on_poll)
+
+
+def _stopped_by_failures(config: Config, run_dir: pathlib.Path) -> KtlabError:
+    """Writes `trials.csv` and the plots of a search that too many failures ended."""
+
+    trials = tuners.load_trials(run_dir)
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    plots.write_plots(run_dir)
+    limit = config.tuner.max_consecutive_failed_trials
+    failed = int((trials["status"] == "failed").sum())
+    return distributed.TooManyFailedTrialsError(
+        f"{limit} trials in a row failed (the --max-consecutive-failed-trials limit), so the "
+        f"search stopped after {len(trials)} trials, {failed} of them failed; see "
+        f"{run_dir / 'trials.csv'} for the reasons, narrow the search space (e.g. the "
+        f"learning-rate range) and rerun with --overwrite")
+
