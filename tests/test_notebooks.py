@@ -129,4 +129,12 @@ def test_own_data_writes_a_demo_csv_and_tunes_on_it(smoke_environment):
     assert config["model"]["search_space"]["lookbacks"] == [10, 20, 30]
     assert (run_dir / "best_model.keras").is_file()
     assert images(notebook) == 2
+    # The notebook's own HyperModel class, tuned with no edit to the package.
+    own_dir = smoke_environment / "your-own-model"
+    own_config = json.loads((own_dir / "config.json").read_text())
+    assert own_config["model"]["name"] == "__main__:MyForecaster"
+    trials = json.loads((own_dir / "best_hyperparameters.json").read_text())
+    assert sorted(trials) == ["filters", "kernel_size", "learning_rate"]
+    assert (own_dir / "best_model.keras").is_file()
+    assert "MyForecaster" in last_output_text(notebook)
     assert "naive forecast" in last_output_text(notebook)
