@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 import tuners
 from tuners import objectives, schedule
@@ -110,7 +112,6 @@ def plot_hyperparameters(trials: pd.DataFrame, log_scale: Sequence[str] = (),
     A hyperparameter with at most six distinct values (layers, units, batch size, a
     choice of optimizer) is drawn as categories, so its values are the tick labels.
     """
-    from matplotlib.ticker import NullFormatter
 
     columns = [column for column in trials.columns if column.startswith("hp_")
                and not column.startswith("hp_tuner/")]
@@ -301,8 +302,6 @@ def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def _colours(count: int) -> list[Any]:
-    from matplotlib import colormaps
-
     palette = colormaps["tab20" if count > 10 else "tab10"]
     return [palette(index % palette.N) for index in range(count)]
 

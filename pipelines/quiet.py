@@ -3,14 +3,16 @@
 On a machine without a GPU, `import tensorflow` writes lines such as "Could not find cuda
 drivers on your machine" and "oneDNN custom operations are on" straight to the process's
 standard error, before absl's logging is set up, so `TF_CPP_MIN_LOG_LEVEL` alone does not
-hide them. The `ktlab` command imports TensorFlow once, here, with file descriptor 2
-pointed at the null device for the length of the import; every later import is a lookup
-in `sys.modules`, and warnings from our own code and from training still reach the user.
+hide them; the first tensor then logs "failed call to cuInit" as an error. The `ktlab`
+command imports TensorFlow once, here, with file descriptor 2 pointed at the null device
+for the length of the import and the look for GPUs; every later import is a lookup in
+`sys.modules`, and warnings from our own code and from training still reach the user.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -55,5 +57,20 @@ def import_tensorflow() -> None:
     try:
         with stderr_silenced():
             import keras_tuner  # noqa: F401 (imported for its side effect)
+            import tensorflow as tf
+
+            # Looking for GPUs is what logs "failed call to cuInit" on a machine without
+            # one, as an error, when the first tensor is made; it is done here instead.
+            tf.config.list_physical_devices("GPU")
     except ImportError:
         import keras_tuner  # noqa: F401
+    logging.getLogger("tensorflow").addFilter(_drop_retracing_warnings)
+
+
+def _drop_retracing_warnings(record: logging.LogRecord) -> bool:
+    """Drops TensorFlow's "triggered tf.function retracing" warning.
+
+    Every trial builds a new model, whose training function is traced anew by design;
+    TensorFlow counts those as retracings of one function and warns a few times a search.
+    """
+    return "triggered tf.function retracing" not in record.getMessage()

@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import keras
 import keras_tuner
+import tensorflow as tf
 
 import tuners
 from hypermodels import registry as model_registry
@@ -309,8 +310,6 @@ def _build_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.P
     tuner_config = config.tuner
     extra = {}
     if mirrored:
-        import tensorflow as tf
-
         extra["distribution_strategy"] = tf.distribute.MirroredStrategy()
     try:
         return tuners.build_tuner(

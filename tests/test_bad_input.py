@@ -131,3 +131,21 @@ def test_bad_input_is_one_line_on_stderr_exit_2_before_tensorflow(case, tmp_path
                            text=True, cwd=tmp_path, env=environment, timeout=120)
     assert probe.returncode == 2
     assert (tmp_path / "imported").read_text() == "False"
+
+
+def test_a_search_shows_no_tensorflow_start_up_log(tmp_path):
+    """TensorFlow's C++ and absl lines ("Could not find cuda drivers", oneDNN, cuInit) and
+    its retracing warnings never reach a user of `ktlab tune`."""
+    data = tmp_path / "prices.csv"
+    data.write_text(yahoo_csv(make_prices(160)))
+    environment = {**os.environ}
+    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run(
+        [str(KTLAB), "tune", "--data", str(data), "--lookback", "5", "--test-size", "20",
+         "--validation-size", "20", "--output-dir", str(tmp_path / "runs"), "--max-epochs",
+         "2", "--factor", "2", "--search-space", '{"units": [4], "num_layers": [1, 1]}'],
+        capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300)
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0].startswith("ktlab: a hyperband search of the lstm "
+                                                    "model on prices.csv daily prices")

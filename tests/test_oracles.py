@@ -21,7 +21,8 @@ import pytest
 from keras_tuner.engine import trial as trial_module
 
 from tuners import errors
-from tuners.oracles import BOHBOracle, GeneticOracle, genetic
+from tuners.oracles import BOHBOracle, GeneticOracle
+from tuners.oracles import values as oracle_values
 
 ACTIVATION_PENALTY = {"relu": 0.0, "tanh": 0.3, "sigmoid": 0.6}
 OBJECTIVE = keras_tuner.Objective("val_loss", "min")
@@ -191,9 +192,10 @@ def test_genetic_maximising_minus_the_score_makes_the_same_choices(tmp_path):
 )
 def test_mutation_never_leaves_the_range_step_or_choices(hyperparameter, value):
     rng = np.random.default_rng(0)
-    mutated = [genetic.mutate_value(hyperparameter, value, rng, scale=0.1) for _ in range(2000)]
+    mutated = [oracle_values.mutate_value(hyperparameter, value, rng, scale=0.1)
+               for _ in range(2000)]
 
-    assert all(genetic.is_valid_value(hyperparameter, item) for item in mutated)
+    assert all(oracle_values.is_valid_value(hyperparameter, item) for item in mutated)
     assert all(type(item) is type(value) for item in mutated)
     if isinstance(hyperparameter, keras_tuner.engine.hyperparameters.Float):
         assert min(mutated) >= hyperparameter.min_value
@@ -225,7 +227,7 @@ def test_float_log_mutation_moves_in_log_space():
     )
     rng = np.random.default_rng(0)
     mutated = np.array(
-        [genetic.mutate_value(hyperparameter, 1e-3, rng, scale=0.1) for _ in range(4000)]
+        [oracle_values.mutate_value(hyperparameter, 1e-3, rng, scale=0.1) for _ in range(4000)]
     )
     decades = np.log10(mutated / 1e-3)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 class TunerConfigError(ValueError):
     """A tuner name, budget or validation setting that cannot be used."""
@@ -13,8 +15,6 @@ class HistoryFileError(ValueError):
 
 def is_real(value: object) -> bool:
     """Whether `value` is a real number (numpy's included), and not a bool."""
-    import numbers
-
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -24,8 +24,6 @@ def check_integer(name: str, value: object, minimum: int) -> None:
     Raises:
         TunerConfigError: Naming `name`, the minimum and the value given.
     """
-    import numbers
-
     # `bool` is an `int` subclass, but `factor=True` is a mistake, not a 1.
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise TunerConfigError(f"{name} must be an integer of at least {minimum}, got {value!r}.")
