@@ -36,7 +36,8 @@ class RunResult:
         trials: One row per trial, as in `trials.csv`.
         seconds: Wall time of the search and the final evaluation.
         prepared: The prepared data the search used.
-        tuner: The keras-tuner tuner (its oracle holds every trial).
+        tuner: The keras-tuner tuner (its oracle holds every trial); None for a result
+            read back from disk by `load_result`.
         best_model: The best model, as saved to `best_model.keras`.
     """
 
@@ -124,6 +125,21 @@ def _predictions_frame(prepared: PreparedData, predictions: Any) -> pd.DataFrame
         frame.insert(0, "date", [day.date().isoformat() for day in split.index])
         frame["baseline"] = split.anchor
     return frame
+
+
+def load_result(config: Config, run_dir: pathlib.Path, prepared: PreparedData) -> RunResult:
+    """Reads a finished search's results back from its run directory, training nothing.
+
+    Notebooks run a search cell again after a lost session; a search that had finished
+    is then shown again instead of refused or repeated.
+    """
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return RunResult(
+        run_dir=run_dir, config=config,
+        best_hyperparameters=json.loads((run_dir / "best_hyperparameters.json").read_text()),
+        metrics=metrics, trials=tuners.load_trials(run_dir), seconds=metrics["seconds"],
+        prepared=prepared, tuner=None,
+        best_model=keras.saving.load_model(run_dir / "best_model.keras"))
 
 
 def write_json(path: pathlib.Path, data: Any) -> None:

@@ -113,6 +113,14 @@ def prepare_run_dir(config: Config, *, resume: bool = False) -> tuple[pathlib.Pa
     return run_dir, True
 
 
+def finished_search(config: Config) -> bool:
+    """Whether the run directory holds a finished search with `config`'s settings."""
+    run_dir = config.run_dir
+    if not (run_dir / FINISHED_MARKER).is_file() or not (run_dir / RUN_MARKER).is_file():
+        return False
+    return not search_differences(read_saved_config(run_dir), config)
+
+
 def read_saved_config(run_dir: pathlib.Path) -> dict[str, Any]:
     """A run directory's `config.json`, as plain data.
 

@@ -25,13 +25,14 @@ import tensorflow as tf
 import tuners
 from hypermodels import registry as model_registry
 from pipelines import distributed, plots, report
-from pipelines.artifacts import RunResult, finish_run, write_json
+from pipelines.artifacts import RunResult, finish_run, load_result, write_json
 from pipelines.build import make_hypermodel, make_pipeline
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
 from pipelines.run_dir import (
     RUN_MARKER,
+    finished_search,
     first_differences,
     prepare_run_dir,
     read_saved_config,
@@ -41,7 +42,7 @@ from tuners import checkpoints
 
 
 def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = None,
-               verbose: bool = True, resume: bool = False,
+               verbose: bool = True, resume: bool = False, reuse_finished: bool = False,
                distribution: distributed.Distribution | None = None,
                mirrored: bool = False, prepared: PreparedData | None = None) -> RunResult:
     """Runs one search end to end and writes its run directory.
@@ -65,6 +66,9 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
             unless the instance's `data_kind` attribute says `"table"`.
         verbose: Print a line per finished trial and a summary table.
         resume: Require a search to resume (`ktlab tune --resume`).
+        reuse_finished: When the run directory holds a finished search with the same
+            settings, read its results back instead of refusing (notebooks, whose cells
+            run again after a lost session). An unfinished one is resumed either way.
         distribution: For the distributed chief: it serves the oracle to the workers
             instead of training, then writes the results as a single process does.
         mirrored: Spread each trial over this machine's GPUs with
@@ -104,6 +108,12 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
     check_search(config, hypermodel, folds)
     if distribution is not None:
         distributed.check_port_free(distribution)
+    if reuse_finished and not config.run.overwrite and finished_search(config):
+        result = load_result(config, config.run_dir, prepared)
+        if verbose:
+            print(f"ktlab: {config.run_dir} holds this finished search; its results are "
+                  f"read back (pass overwrite to run it again)")
+        return result
     run_dir, resuming = prepare_run_dir(config, resume=resume)
     if not resuming:
         # The marker comes first, so that a search killed at any later moment leaves a

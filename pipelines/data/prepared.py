@@ -82,6 +82,8 @@ class PreparedData:
             (its own units) for a table.
         held_out: What a held-out sample is called in reports: `days` or `rows`.
         make_folds: Builds the walk-forward folds (stocks only) when first asked for.
+        notices: One-line notes for the user: the layout found, columns dropped.
+        make_refit: Builds the data of `refit_data()`.
         notices: One-line notes for the user about what was detected or changed, such as
             the CSV layout and the columns dropped for being constant over the training
             rows; `summary()` and `ktlab tune` print each on its own line.
@@ -102,6 +104,7 @@ class PreparedData:
     held_out: str = "rows"
     make_folds: Callable[[], list[Fold]] | None = dataclasses.field(default=None, repr=False)
     notices: list[str] = dataclasses.field(default_factory=list)
+    make_refit: Callable[[], PreparedData] | None = dataclasses.field(default=None, repr=False)
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for `tuner.search()`: training and validation data only."""
@@ -118,6 +121,20 @@ class PreparedData:
     def folds(self) -> list[Fold]:
         """Walk-forward folds, each with scalers fitted on its own training rows only."""
         return self._folds
+
+    def refit_data(self) -> PreparedData:
+        """The data to retrain the chosen configuration on before the held-out test.
+
+        Returns:
+            A `PreparedData` whose `train` split holds the training and validation rows
+            together, with the feature and target scalers fitted on those rows only, and
+            whose `test` split holds the same held-out rows as this one's. It has no
+            `validation` split.
+        """
+        if self.make_refit is None:
+            raise ValueError("this data was prepared without a refit split; prepare it with "
+                             "StockPipeline or TabularPipeline")
+        return self.make_refit()
 
     def to_original_units(self, predictions: np.ndarray, split: str) -> np.ndarray:
         """Turns model outputs for `split` into the data's own units (prices for stocks)."""

@@ -218,15 +218,25 @@ class StockPipeline:
         def make_folds() -> list[Fold]:
             return self._folds(builder, test_start)
 
-        return PreparedData(
+        def make_refit() -> PreparedData:
+            # Training and validation rows together, scaled with their own statistics.
+            refitted = builder.fit(0, test_start)
+            return dataclasses.replace(
+                prepared, splits={"train": refitted.split("train", 0, test_start),
+                                  "test": refitted.split("test", test_start, rows)},
+                preprocessor=refitted.preprocessor, target_scaler=refitted.target_scaler,
+                make_folds=None, make_refit=None)
+
+        prepared = PreparedData(
             task="regression", input_shape=(self.lookback, len(fitted.feature_names)),
             feature_names=fitted.feature_names, splits=splits, baselines=baselines,
             preprocessor=fitted.preprocessor, target_scaler=fitted.target_scaler,
             n_classes=None, target=self.target, description=f"{name} daily prices",
             baseline="persistence: tomorrow's close = today's close", units="price",
             held_out="days",
-            make_folds=make_folds,
+            make_folds=make_folds, make_refit=make_refit,
             notices=[*prices.attrs.get(sources.NOTICES_ATTR, []), *dropped_notice(dropped)])
+        return prepared
 
     def _split_points(self, name: str, raw_rows: int, rows: int) -> tuple[int, int]:
         warmup = raw_rows - rows

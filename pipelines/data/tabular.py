@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import pathlib
 from typing import Any
@@ -129,27 +130,9 @@ class TabularPipeline:
             raise DataError(f"{name}: every feature column is constant over the {len(train)} "
                             f"training rows ({', '.join(map(str, dropped))}); add columns "
                             f"that vary")
-        preprocessor = make_preprocessor(numeric, categorical)
-        preprocessor.fit(table.iloc[train])
-        rows = preprocessor.transform(table).astype("float32")
-        target_scaler = None
-        if task == "classification":
-            model_targets = (labels.reshape(-1, 1).astype("float32") if classes == 2
-                             else labels.astype("int32"))
-        else:
-            target_scaler = sklearn.preprocessing.StandardScaler().fit(
-                labels[train].reshape(-1, 1))
-            model_targets = target_scaler.transform(labels.reshape(-1, 1)).astype("float32")
-        splits = {}
-        for split_name, positions_in_split in (("train", train), ("validation", validation),
-                                               ("test", test)):
-            ordered = np.sort(positions_in_split)
-            splits[split_name] = Split(
-                name=split_name, targets=model_targets[ordered], actual=labels[ordered],
-                index=table.index[ordered], anchor=None,
-                make_dataset=functools.partial(
-                    _row_dataset, rows[ordered], model_targets[ordered], self.batch_size,
-                    self.seed if split_name == "train" else None))
+        split_rows = {"train": train, "validation": validation, "test": test}
+        preprocessor, target_scaler, splits = self._scaled_splits(
+            table, numeric, categorical, labels, task, classes, split_rows, fit_on=("train",))
         if task == "classification":
             majority = np.bincount(labels[train]).argmax()
             predict = lambda split: np.full(len(splits[split]), majority)  # noqa: E731
@@ -158,14 +141,55 @@ class TabularPipeline:
             predict = lambda split: np.full(len(splits[split]), mean)  # noqa: E731
         baselines = {split: score(task, splits[split].actual, predict(split))
                      for split in ("validation", "test")}
-        return PreparedData(
-            task=task, input_shape=(rows.shape[1],),
+        def make_refit() -> PreparedData:
+            # Training and validation rows together, scaled with their own statistics.
+            refit_positions = {"train": np.concatenate([train, validation]), "test": test}
+            refit_preprocessor, refit_scaler, refit_splits = self._scaled_splits(
+                table, numeric, categorical, labels, task, classes, refit_positions,
+                fit_on=("train",))
+            return dataclasses.replace(prepared, splits=refit_splits,
+                                       preprocessor=refit_preprocessor,
+                                       target_scaler=refit_scaler, make_refit=None)
+
+        prepared = PreparedData(
+            task=task, input_shape=(len(preprocessor.get_feature_names_out()),),
             feature_names=[str(name) for name in preprocessor.get_feature_names_out()],
             splits=splits, baselines=baselines, preprocessor=preprocessor,
             target_scaler=target_scaler, n_classes=classes, target=str(target.name),
             description=f"{name} table",
             baseline="majority class" if task == "classification" else "training mean",
-            notices=dropped_notice([str(column) for column in dropped]))
+            notices=dropped_notice([str(column) for column in dropped]), make_refit=make_refit)
+        return prepared
+
+    def _scaled_splits(self, table: pd.DataFrame, numeric: list[str], categorical: list[str],
+                       labels: np.ndarray, task: str, classes: int | None,
+                       positions: dict[str, np.ndarray], fit_on: tuple[str, ...],
+                       ) -> tuple[Any, Any, dict[str, Split]]:
+        """Fits the scalers on the `fit_on` splits' rows only and builds every split."""
+        import sklearn.preprocessing
+
+        fitted_rows = np.concatenate([positions[name] for name in fit_on])
+        preprocessor = make_preprocessor(numeric, categorical)
+        preprocessor.fit(table.iloc[fitted_rows])
+        rows = preprocessor.transform(table).astype("float32")
+        target_scaler = None
+        if task == "classification":
+            model_targets = (labels.reshape(-1, 1).astype("float32") if classes == 2
+                             else labels.astype("int32"))
+        else:
+            target_scaler = sklearn.preprocessing.StandardScaler().fit(
+                labels[fitted_rows].reshape(-1, 1))
+            model_targets = target_scaler.transform(labels.reshape(-1, 1)).astype("float32")
+        splits = {}
+        for split_name, positions_in_split in positions.items():
+            ordered = np.sort(positions_in_split)
+            splits[split_name] = Split(
+                name=split_name, targets=model_targets[ordered], actual=labels[ordered],
+                index=table.index[ordered], anchor=None,
+                make_dataset=functools.partial(
+                    _row_dataset, rows[ordered], model_targets[ordered], self.batch_size,
+                    self.seed if split_name == "train" else None))
+        return preprocessor, target_scaler, splits
 
 
 def _infer_task(target: pd.Series) -> str:
