@@ -111,34 +111,53 @@ def is_reference(name: str) -> bool:
     return ":" in name
 
 
-def check_reference(reference: str) -> None:
-    """Checks a class reference without importing anything: its form, and that its file exists.
+def check_reference(reference: str, what: str = "--model") -> None:
+    """Checks a reference without importing anything: its form, and that its file exists.
+
+    Args:
+        reference: `FILE.py:NAME` or `package.module:NAME`.
+        what: The flag or config key it came from, for the message.
 
     Raises:
         ModelNotFoundError: Naming what is wrong and the form to use.
     """
     match = REFERENCE.match(reference)
     if match is None:
-        raise ModelNotFoundError(f"--model {reference!r} is not FILE.py:CLASS or "
-                                 f"package.module:CLASS; e.g. --model my_models.py:MyModel")
+        raise ModelNotFoundError(f"{what} {reference!r} is not FILE.py:NAME or "
+                                 f"package.module:NAME; e.g. my_models.py:MyModel")
     module = match["module"]
     if module.endswith(".py"):
         if not pathlib.Path(module).is_file():
-            raise ModelNotFoundError(f"--model {reference}: file {module} does not exist; "
+            raise ModelNotFoundError(f"{what} {reference}: file {module} does not exist; "
                                      f"check the path")
     elif not MODULE_NAME.match(module):
-        raise ModelNotFoundError(f"--model {reference}: {module!r} is neither a .py file nor "
+        raise ModelNotFoundError(f"{what} {reference}: {module!r} is neither a .py file nor "
                                  f"a module name; e.g. my_models.py:MyModel or "
                                  f"my_package.models:MyModel")
 
 
-def load_class(reference: str) -> type:
+def load_class(reference: str, what: str = "--model") -> type:
     """Imports the class that `reference` names (`FILE.py:CLASS` or `package.module:CLASS`).
 
     Raises:
         ModelNotFoundError: If the file, module or class cannot be found or imported.
     """
-    check_reference(reference)
+    cls = load_object(reference, what)
+    if not isinstance(cls, type):
+        raise ModelNotFoundError(f"{what} {reference}: {reference.rpartition(':')[2]} is not "
+                                 f"a class; name a class")
+    return cls
+
+
+def load_object(reference: str, what: str = "--model") -> Any:
+    """Imports the object that `reference` names (`FILE.py:NAME` or `package.module:NAME`).
+
+    A user's model class, or a factory of Keras callbacks (`run.callbacks`), is named so.
+
+    Raises:
+        ModelNotFoundError: If the file, module or name cannot be found or imported.
+    """
+    check_reference(reference, what)
     module_name, _, class_name = reference.rpartition(":")
     try:
         if module_name.endswith(".py"):
@@ -148,17 +167,17 @@ def load_class(reference: str) -> type:
     except ModelNotFoundError:
         raise
     except ImportError as error:
-        raise ModelNotFoundError(f"--model {reference}: cannot import {module_name} "
+        raise ModelNotFoundError(f"{what} {reference}: cannot import {module_name} "
                                  f"({error}); check the name and that it is installed"
                                  ) from None
     except Exception as error:  # noqa: BLE001 (a user's module may raise anything)
-        raise ModelNotFoundError(f"--model {reference}: importing {module_name} failed "
+        raise ModelNotFoundError(f"{what} {reference}: importing {module_name} failed "
                                  f"({type(error).__name__}: {error}); fix that file") from None
-    cls = getattr(module, class_name, None)
-    if not isinstance(cls, type):
-        raise ModelNotFoundError(f"--model {reference}: {module_name} defines no class "
+    found = getattr(module, class_name, None)
+    if found is None:
+        raise ModelNotFoundError(f"{what} {reference}: {module_name} defines no "
                                  f"{class_name!r}; check the spelling")
-    return cls
+    return found
 
 
 def resolve(name: str) -> ModelSpec:

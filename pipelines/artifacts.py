@@ -13,10 +13,11 @@ import keras
 import pandas as pd
 
 import tuners
-from pipelines import plots, report
+from pipelines import plots, refit, report
 from pipelines.config import Config
 from pipelines.data import PreparedData, score
 from pipelines.errors import KtlabError
+from pipelines.progress import LOGGER
 from tuners.records import to_json_value
 
 
@@ -38,7 +39,10 @@ class RunResult:
         prepared: The prepared data the search used.
         tuner: The keras-tuner tuner (its oracle holds every trial); None for a result
             read back from disk by `load_result`.
-        best_model: The best model, as saved to `best_model.keras`.
+        best_model: The best model, as saved to `best_model.keras`: refitted on
+            training + validation rows unless `run.refit` is off.
+        model_data: The data `best_model` was trained on and is scaled for: the refit
+            data (`prepared.refit_data()`), or `prepared` without refit.
     """
 
     run_dir: pathlib.Path
@@ -50,14 +54,21 @@ class RunResult:
     prepared: PreparedData
     tuner: Any
     best_model: Any
+    model_data: PreparedData | None = None
 
 
 def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: pathlib.Path,
-               started: float, *, verbose: bool = True) -> RunResult:
-    """Writes trials, the best model, its scores, predictions and plots after a search."""
+               started: float) -> RunResult:
+    """Writes trials, the best model, its scores, predictions and plots after a search.
+
+    With `run.refit` (the default) the best configuration is retrained on training +
+    validation rows (`pipelines.refit`); `best_model.keras`, `preprocessor.joblib` and
+    `predictions.csv` are then the refitted model's, and `metrics.json` gives the test
+    scores of both the search's model (`search_test`) and the refitted one (`test`).
+    """
     trials = tuners.load_trials(run_dir)
     trials.to_csv(run_dir / "trials.csv", index=False)
-    best_id = tuners.best_trial_id(trials, tuner.oracle.objective.direction)
+    best_id = tuners.best_trial_id(trials, config.direction)
     if best_id is None:
         plots.write_plots(run_dir)
         raise SearchFailedError(
@@ -65,23 +76,40 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
             f"search space or lower the learning-rate range")
     best_trial = tuner.oracle.trials[best_id]
     best_hyperparameters = best_trial.hyperparameters.values
-    best_model = _best_model(tuner, best_trial, prepared, trials)
+    search_model = _search_model(tuner, best_trial, prepared, trials)
+    search_test = prepared.evaluate(search_model, "test")
+    best_model, model_data = search_model, prepared
+    origin: dict[str, Any] = {"source": "search", "trial_id": best_id}
+    if config.run.refit:
+        epochs = refit.refit_epochs(trials, best_id)
+        LOGGER.info(f"ktlab: refitting trial {best_id}'s configuration on the training and "
+                    f"validation {prepared.held_out} for {epochs} epochs")
+        refitted = refit.refit(tuner.hypermodel, best_trial.hyperparameters, prepared, epochs,
+                               config.run.seed)
+        best_model, model_data = refitted.model, refitted.data
+        origin = {"source": "refit", "trial_id": best_id, "epochs": epochs,
+                  "train_samples": len(refitted.data.splits["train"]),
+                  "loss": refitted.losses}
     best_model.save(run_dir / "best_model.keras")
-    joblib.dump({"preprocessor": prepared.preprocessor, "target_scaler": prepared.target_scaler,
-                 "feature_names": prepared.feature_names, "input_shape": prepared.input_shape,
-                 "target": prepared.target, "task": prepared.task},
-                run_dir / "preprocessor.joblib")
+    joblib.dump({"preprocessor": model_data.preprocessor,
+                 "target_scaler": model_data.target_scaler,
+                 "feature_names": model_data.feature_names,
+                 "input_shape": model_data.input_shape, "target": model_data.target,
+                 "task": model_data.task}, run_dir / "preprocessor.joblib")
     write_json(run_dir / "best_hyperparameters.json", best_hyperparameters)
-    test_predictions = prepared.to_original_units(
-        best_model.predict(prepared.splits["test"].dataset, verbose=0), "test")
-    _predictions_frame(prepared, test_predictions).to_csv(run_dir / "predictions.csv",
-                                                          index=False)
+    test_predictions = model_data.to_original_units(
+        best_model.predict(model_data.splits["test"].dataset, verbose=0), "test")
+    _predictions_frame(model_data, test_predictions).to_csv(run_dir / "predictions.csv",
+                                                            index=False)
     metrics = {
         "objective": config.tuner.objective,
+        "direction": config.direction,
         "best_trial_id": best_trial.trial_id,
         "best_score": best_trial.score,
-        "validation": prepared.evaluate(best_model, "validation"),
-        "test": score(prepared.task, prepared.splits["test"].actual, test_predictions),
+        "best_model": origin,
+        "validation": prepared.evaluate(search_model, "validation"),
+        "search_test": search_test,
+        "test": score(prepared.task, model_data.splits["test"].actual, test_predictions),
         "baseline": {"name": prepared.baseline, **prepared.baselines},
         "units": prepared.units,
         "trials": int(len(trials)),
@@ -91,16 +119,17 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
     }
     write_json(run_dir / "metrics.json", metrics)
     plots.write_plots(run_dir)
-    if verbose:
-        print(report.summary_table(trials, metrics, config.tuner.objective))
-        print(f"run directory: {run_dir}")
+    LOGGER.info(report.summary_table(trials, metrics))
+    LOGGER.info(f"run directory: {run_dir}")
     return RunResult(run_dir=run_dir, config=config, best_hyperparameters=best_hyperparameters,
                      metrics=metrics, trials=trials, seconds=metrics["seconds"],
-                     prepared=prepared, tuner=tuner, best_model=best_model)
+                     prepared=prepared, tuner=tuner, best_model=best_model,
+                     model_data=model_data)
 
 
-def _best_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.DataFrame) -> Any:
-    """The best trial's model: its checkpoint, or retrained after walk-forward validation.
+def _search_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.DataFrame) -> Any:
+    """The search's own model of the best trial: its checkpoint, or retrained after
+    walk-forward validation.
 
     A walk-forward trial's checkpoint was fitted on its last fold's scaling, not on the
     holdout split's, so the best configuration is retrained on the holdout training split
@@ -108,13 +137,10 @@ def _best_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.DataF
     """
     if getattr(tuner, "validation", "holdout") != "walk_forward":
         return tuner.load_model(trial)
-    row = trials.set_index("trial_id").loc[trial.trial_id]
-    epochs = int(row["best_epoch"]) + 1 if not pd.isna(row["best_epoch"]) else int(
-        row["epochs"])
     keras.utils.set_random_seed(tuner.oracle.seed)
     model = tuner.hypermodel.build(trial.hyperparameters)
-    tuner.hypermodel.fit(trial.hyperparameters, model, **prepared.fit_kwargs(), epochs=epochs,
-                         verbose=0)
+    tuner.hypermodel.fit(trial.hyperparameters, model, **prepared.fit_kwargs(),
+                         epochs=refit.refit_epochs(trials, trial.trial_id), verbose=0)
     return model
 
 
@@ -139,7 +165,9 @@ def load_result(config: Config, run_dir: pathlib.Path, prepared: PreparedData) -
         best_hyperparameters=json.loads((run_dir / "best_hyperparameters.json").read_text()),
         metrics=metrics, trials=tuners.load_trials(run_dir), seconds=metrics["seconds"],
         prepared=prepared, tuner=None,
-        best_model=keras.saving.load_model(run_dir / "best_model.keras"))
+        best_model=keras.saving.load_model(run_dir / "best_model.keras"),
+        model_data=(prepared.refit_data() if metrics.get("best_model", {}).get("source")
+                    == "refit" else prepared))
 
 
 def write_json(path: pathlib.Path, data: Any) -> None:

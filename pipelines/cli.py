@@ -18,13 +18,15 @@ and TensorFlow is imported quietly (`pipelines.quiet`) only when a search is abo
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import logging
 import pathlib
 import sys
 from typing import Any, NoReturn
 
 from hypermodels import registry as model_registry
-from pipelines import build, config, distributed, quiet, run_dir
+from pipelines import build, config, distributed, progress, quiet, run_dir
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
 from tuners import schedule
@@ -57,6 +59,7 @@ FLAG_KEYS = {
     "num_initial_points": ("tuner", "num_initial_points"),
     "executions_per_trial": ("tuner", "executions_per_trial"),
     "objective": ("tuner", "objective"),
+    "direction": ("tuner", "direction"),
     "patience": ("tuner", "patience"),
     "validation": ("tuner", "validation"),
     "max_consecutive_failed_trials": ("tuner", "max_consecutive_failed_trials"),
@@ -65,6 +68,9 @@ FLAG_KEYS = {
     "run_name": ("run", "run_name"),
     "overwrite": ("run", "overwrite"),
     "keep_checkpoints": ("run", "keep_checkpoints"),
+    "refit": ("run", "refit"),
+    "deterministic": ("run", "deterministic"),
+    "tensorboard": ("run", "tensorboard"),
 }
 
 
@@ -146,6 +152,9 @@ def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num-initial-points", type=int, help="bayesian: random trials first")
     group.add_argument("--executions-per-trial", type=int, help="models trained per trial")
     group.add_argument("--objective", help="metric to minimise or maximise (val_loss)")
+    group.add_argument("--direction", choices=("min", "max"),
+                       help="whether the objective is minimised or maximised (default: "
+                            "inferred from its name: loss, mae: min; accuracy, auc: max)")
     group.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     group.add_argument("--validation", help="holdout (default) or walk_forward")
     group.add_argument("--max-consecutive-failed-trials", type=int,
@@ -158,6 +167,19 @@ def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-checkpoints", action="store_true", default=None,
                        help="keep every trial's checkpoint (default: only those a trial or "
                             "the best model still needs)")
+    group.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                       help="retrain the best configuration on training + validation rows "
+                            "before the held-out test (default: on)")
+    group.add_argument("--deterministic", action="store_true", default=None,
+                       help="deterministic TensorFlow ops: the same seed gives the same "
+                            "scores (slower)")
+    group.add_argument("--tensorboard", action="store_true", default=None,
+                       help="write TensorBoard logs with HParams under RUN_DIR/tensorboard/")
+    output = parser.add_argument_group("output")
+    output.add_argument("--verbose", action="store_true",
+                        help="also show Keras's progress bar for every epoch")
+    output.add_argument("--quiet", action="store_true",
+                        help="show only errors and the final summary")
 
 
 def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
@@ -185,6 +207,7 @@ def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `ktlab` argument parser with its subcommands."""
     parser = _Parser(prog="ktlab", description="Tune Keras models with Keras Tuner.")
+    parser.add_argument("--version", action="version", version=f"ktlab {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     data = commands.add_parser("data", help="summarise the prepared data")
     _add_data_flags(data)
@@ -268,10 +291,14 @@ def _command_tune(args: argparse.Namespace) -> int:
         return 0
     prepared = _prepare(settings)
     quiet.import_tensorflow()
-    from pipelines import search
+    from pipelines import report, search
 
-    search.run_search(settings, resume=bool(args.resume), distribution=distribution,
-                      mirrored=args.mirrored, prepared=prepared)
+    result = search.run_search(settings, resume=bool(args.resume), distribution=distribution,
+                               mirrored=args.mirrored, prepared=prepared,
+                               progress_bars=args.verbose)
+    if args.quiet:
+        print(report.summary_table(result.trials, result.metrics))
+        print(f"run directory: {result.run_dir}")
     return 0
 
 
@@ -332,6 +359,13 @@ COMMANDS = {"data": _command_data, "tune": _command_tune, "compare": _command_co
             "plot": _command_plot, "brackets": _command_brackets}
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ktlab")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs `ktlab` with `argv` (default: the process arguments) and returns the exit code."""
     quiet.set_environment()
@@ -344,6 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if getattr(args, "verbose", False) and getattr(args, "quiet", False):
+        print(f"ktlab {args.command}: error: --verbose and --quiet exclude each other; pass "
+              f"one", file=sys.stderr)
+        return 2
+    progress.show_progress(logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                           to_stdout=True)
     try:
         return COMMANDS[args.command](args)
     except KtlabError as error:

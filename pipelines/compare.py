@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 
 import tuners
-from pipelines import plots
+from pipelines import plots, progress
 from pipelines.build import make_hypermodel, make_pipeline
-from pipelines.config import Config, validate
+from pipelines.checks import validate
+from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
+from pipelines.progress import LOGGER
 from tuners import schedule
 
 DEFAULT_TUNERS = ("hyperband", "bayesian", "random")
@@ -207,20 +209,23 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     (out_dir / "budget.json").write_text(json.dumps(budget, indent=2) + "\n")
     started = time.perf_counter()
     rows, trials_by_tuner, run_dirs = [], {}, {}
+    if verbose:
+        progress.show_progress()
     for number, run_config in enumerate(runs, start=1):
-        if verbose:
-            print(f"ktlab compare: run {number}/{len(runs)}: {run_config.tuner.name}, seed "
-                  f"{run_config.run.seed}", flush=True)
+        with progress.muted(not verbose):
+            LOGGER.info(f"ktlab compare: run {number}/{len(runs)}: {run_config.tuner.name}, "
+                        f"seed {run_config.run.seed}")
         result = run_search(run_config, verbose=False, prepared=prepared)
         name, seed = run_config.tuner.name, run_config.run.seed
         run_dirs[(name, seed)] = result.run_dir
         trials_by_tuner.setdefault(name, []).append(result.trials)
         rows.append(_row(name, seed, result))
-        if verbose:
-            print(f"  best {run_config.tuner.objective} {result.metrics['best_score']:.4g}, "
-                  f"test mse {result.metrics['test'].get('mse', float('nan')):.4g}, "
-                  f"{result.metrics['trials']} trials, {result.metrics['epochs']} epochs, "
-                  f"{result.seconds:.0f} s", flush=True)
+        with progress.muted(not verbose):
+            LOGGER.info(f"  best {run_config.tuner.objective} "
+                        f"{result.metrics['best_score']:.4g}, test mse "
+                        f"{result.metrics['test'].get('mse', float('nan')):.4g}, "
+                        f"{result.metrics['trials']} trials, {result.metrics['epochs']} "
+                        f"epochs, {result.seconds:.0f} s")
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table.to_csv(out_dir / "comparison.csv", index=False)
     summary = summarise(table)

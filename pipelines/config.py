@@ -17,13 +17,9 @@ from typing import Any
 import yaml
 
 from hypermodels import registry as model_registry
+from pipelines import checks
 from pipelines.errors import ConfigError
-from tuners import registry as tuner_registry
-
-VALIDATIONS = ("holdout", "walk_forward")
-TARGETS = ("close", "return")
-TASKS = ("auto", "regression", "classification")
-FILLS = ("error", "ffill", "drop")
+from tuners import objectives
 
 
 @dataclasses.dataclass
@@ -100,6 +96,9 @@ class TunerConfig:
     num_initial_points: int | None = None
     executions_per_trial: int = 1
     objective: str = "val_loss"
+    # "min" or "max"; empty infers it from the objective's name (loss, mae: min; acc, auc:
+    # max).
+    direction: str = ""
     patience: int = 3
     # Arguments of the tuner's oracle beyond its budget, e.g. the genetic algorithm's
     # population_size or BOHB's random_fraction (see tuners/oracles/).
@@ -114,7 +113,11 @@ class RunConfig:
 
     `keep_checkpoints` keeps every trial's checkpoint under `tuner/`; by default a
     checkpoint is deleted once no trial and no report will load it again (see
-    `tuners/checkpoints.py`).
+    `tuners/checkpoints.py`). `refit` retrains the best configuration on the training and
+    validation rows before the held-out test; `deterministic` makes TensorFlow's ops
+    deterministic (slower); `tensorboard` writes TensorBoard logs with HParams under
+    `RUN_DIR/tensorboard/`; `callbacks` names factories of Keras callbacks added to every
+    trial, as `"package.module:factory"` or `"file.py:factory"`.
     """
 
     seed: int = 42
@@ -122,6 +125,10 @@ class RunConfig:
     run_name: str = ""
     overwrite: bool = False
     keep_checkpoints: bool = False
+    refit: bool = True
+    deterministic: bool = False
+    tensorboard: bool = False
+    callbacks: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -148,6 +155,22 @@ class Config:
         return self.model.name.rpartition(":")[2]
 
     @property
+    def direction(self) -> str:
+        """The objective's direction, `min` or `max`: given, or inferred from its name.
+
+        Raises:
+            ConfigError: If it is not given and the name does not tell.
+        """
+        if self.tuner.direction:
+            return self.tuner.direction
+        try:
+            return objectives.objective_direction(self.tuner.objective)
+        except ValueError:
+            raise ConfigError(f"cannot tell whether objective {self.tuner.objective!r} is "
+                              f"minimised or maximised; pass --direction min or --direction "
+                              f"max") from None
+
+    @property
     def run_name(self) -> str:
         """The run directory's name: given, or derived from model, tuner, data and seed."""
         if self.run.run_name:
@@ -166,6 +189,8 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "tuner": TunerConfig, "run": RunConfig}
+
+
 def load_config(path: str | pathlib.Path | None = None,
                 overrides: dict[str, dict[str, Any]] | None = None) -> Config:
     """Builds a `Config` from an optional TOML/YAML file and flag overrides.
@@ -203,7 +228,7 @@ def load_config(path: str | pathlib.Path | None = None,
             values[key] = value
         sections[section] = _build(section, cls, values)
     config = Config(**sections)
-    validate(config)
+    checks.validate(config)
     return config
 
 
@@ -250,6 +275,9 @@ def _matches(value: Any, hint: Any) -> bool:
         return value is None
     if origin is dict:
         return isinstance(value, dict)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_matches(element, item) for element in value)
     if hint is float:
         return isinstance(value, float)
     if hint is int:
@@ -264,129 +292,7 @@ def _type_name(hint: Any) -> str:
         return "empty"
     if typing.get_origin(hint) is dict:
         return "a table"
+    if typing.get_origin(hint) is list:
+        return f"a list of {_type_name(typing.get_args(hint)[0])}"
     return {int: "a whole number", float: "a decimal number", str: "text",
             bool: "true or false"}.get(hint, str(hint))
-
-
-def validate(config: Config) -> None:
-    """Checks every name and range a type cannot express: the one place user settings are
-    checked. It imports no TensorFlow, so a bad value is reported at once.
-
-    A user's model class (`FILE.py:CLASS`) is only checked for its form and file here; it
-    is imported when the search is built.
-
-    Raises:
-        ConfigError: Naming the key or flag and the fix.
-    """
-    tuner, data, model = config.tuner, config.data, config.model
-    _check_model(model)
-    _check_choice("tuner", tuner.name, tuner_registry.TUNERS)
-    _check_choice("validation", tuner.validation, VALIDATIONS)
-    _check_choice("target", data.target, TARGETS)
-    _check_choice("task", data.task, TASKS)
-    _check_choice("fill policy", data.fill, FILLS)
-    checks = (
-        ("max epochs", "--max-epochs", tuner.max_epochs, 1),
-        ("factor", "--factor", tuner.factor, 2),
-        ("max trials", "--max-trials", tuner.max_trials, 1),
-        ("hyperband iterations", "--hyperband-iterations", tuner.hyperband_iterations, 1),
-        ("executions per trial", "--executions-per-trial", tuner.executions_per_trial, 1),
-        ("patience", "--patience", tuner.patience, 0),
-        ("max consecutive failed trials", "--max-consecutive-failed-trials",
-         tuner.max_consecutive_failed_trials, 1),
-        ("lookback", "--lookback", data.lookback, 1),
-        ("rolling window", "data.rolling_window", data.rolling_window, 1),
-        ("moving average window", "data.moving_average_window", data.moving_average_window, 1),
-        ("seed", "--seed", config.run.seed, 1),
-        ("batch size", "--batch-size", data.batch_size, 1),
-        ("train window", "--train-window", data.train_window, data.lookback + 1),
-        ("validation window", "--validation-window", data.validation_window,
-         data.lookback + 1),
-        ("step", "--step", data.step, 1),
-    )
-    for name, flag, value, minimum in checks:
-        if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {value}; fix {flag}")
-    _check_sizes(data)
-    spec = tuner_registry.TUNERS[tuner.name]
-    if tuner.num_initial_points is not None:
-        if not spec.tunes_initial_points:
-            raise ConfigError(f"num_initial_points applies to bayesian, not {tuner.name}; "
-                              f"remove --num-initial-points")
-        if not 1 <= tuner.num_initial_points <= tuner.max_trials:
-            raise ConfigError(f"num initial points must be from 1 to max trials "
-                              f"({tuner.max_trials}), got {tuner.num_initial_points}; fix "
-                              f"--num-initial-points")
-    if tuner.validation == "walk_forward":
-        if spec.budget == "epochs":
-            raise ConfigError(f"walk-forward validation does not work with {tuner.name}, "
-                              f"which resumes each configuration from one checkpoint; use "
-                              f"random or bayesian, or --validation holdout")
-        if tuner.executions_per_trial != 1:
-            raise ConfigError("walk-forward validation already trains one model per fold; "
-                              "set --executions-per-trial 1")
-    run_name = config.run.run_name
-    if run_name and (run_name in (".", "..") or "/" in run_name or "\\" in run_name):
-        raise ConfigError(f"run name {run_name!r} must be a plain name without path separators "
-                          f"or '..'; use --output-dir to choose the parent folder")
-
-
-def check_data_kind(config: Config, data_kind: str) -> None:
-    """Checks the settings that depend on the model's data kind (a series or a table).
-
-    Called once the model is known, which for a user's class means once it is imported.
-
-    Raises:
-        ConfigError: For a source or validation that does not suit the model.
-    """
-    from pipelines.data import sources
-
-    source = config.source
-    name = config.model.name
-    if data_kind == "series" and source in sources.BUNDLED_TABLES:
-        raise ConfigError(f"the {name} model forecasts a time series, but {source!r} is a "
-                          f"table; use --model dense or --data AAPL")
-    if data_kind == "table":
-        if sources.is_bundled_ticker(source):
-            raise ConfigError(f"the {name} model takes a table, but {source!r} is a price "
-                              f"series; use --model lstm or --data diabetes")
-        if config.tuner.validation == "walk_forward":
-            raise ConfigError("walk-forward validation needs time-ordered data; use "
-                              "--validation holdout for a table")
-        defaults = DataConfig()
-        for key in ("test_size", "validation_size"):
-            value = getattr(config.data, key)
-            # A table's sizes are fractions; the series defaults (days) stand for 0.2.
-            if value != getattr(defaults, key) and not (isinstance(value, float)
-                                                        and 0 < value < 1):
-                raise ConfigError(f"a table's {key.replace('_', ' ')} is a fraction in (0, 1), "
-                                  f"got {value!r}; fix --{key.replace('_', '-')}")
-
-
-def _check_model(model: ModelConfig) -> None:
-    try:
-        if model_registry.is_reference(model.name):
-            model_registry.check_reference(model.name)
-        else:
-            spec = model_registry.resolve(model.name)
-            if spec.presets and model.space not in spec.presets:
-                raise ConfigError(f"unknown search space {model.space!r}; use one of "
-                                  f"{', '.join(spec.presets)}")
-    except model_registry.ModelNotFoundError as error:
-        raise ConfigError(str(error)) from None
-
-
-def _check_choice(name: str, value: str, choices: Any) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {name} {value!r}; use one of {', '.join(choices)}")
-
-
-def _check_sizes(data: DataConfig) -> None:
-    for key in ("test_size", "validation_size"):
-        value = getattr(data, key)
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, float) and not 0 < value < 1:
-            raise ConfigError(f"{key.replace('_', ' ')} must be a whole number of days or a "
-                              f"fraction in (0, 1), got {value}; fix {flag}")
-        if isinstance(value, int) and value < 1:
-            raise ConfigError(f"{key.replace('_', ' ')} must be >= 1, got {value}; fix {flag}")

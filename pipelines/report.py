@@ -1,4 +1,4 @@
-"""Text reports: a line per finished trial while the search runs, and the final summary."""
+"""Text reports: compact values and hyperparameters, and the summary after a search."""
 
 from __future__ import annotations
 
@@ -34,60 +34,50 @@ def format_hyperparameters(values: dict[str, Any]) -> str:
                     for name, value in values.items() if not name.startswith("tuner/"))
 
 
-class TrialPrinter:
-    """Prints one line per finished trial from the history collector's `trial_end` record.
-
-    Args:
-        enabled: Print nothing when False (notebooks that show plots instead).
-    """
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.count = 0
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        self.count += 1
-        if not self.enabled:
-            return
-        score = record.get("score")
-        score_text = "nan" if score is None else format_value(float(score))
-        status = record.get("status", "")
-        reason = f" ({record['reason']})" if record.get("reason") else ""
-        print(f"trial {record.get('trial_id')} {status}{reason}: score {score_text}, "
-              f"{record.get('epochs')} epochs, {record.get('seconds', 0):.1f} s | "
-              f"{format_hyperparameters(record.get('hyperparameters') or {})}", flush=True)
-
-
-def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], objective: str,
-                  top: int = 5) -> str:
-    """The summary printed after a search: counts, the best trials, and the scores.
+def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -> str:
+    """The summary logged after a search: counts, the best trials, and the scores.
 
     Args:
         trials: One row per trial, as `tuners.load_trials` returns.
-        metrics: The contents of `metrics.json`.
-        objective: The metric the search optimised.
+        metrics: The contents of `metrics.json` (its `objective` and `direction` rank the
+            trials).
         top: How many of the best trials to list.
     """
+    objective = metrics["objective"]
     lines = ["", f"{len(trials)} trials ({metrics['failed_trials']} failed), "
                  f"{metrics['epochs']} epochs, {metrics['seconds']:.0f} s"]
     # The ranking follows the one rule that chose the best model: a trial that diverged
     # after its first epoch keeps the score of the epochs before, but is no candidate.
-    ranked = objectives.rank_trials(trials, objectives.objective_direction(objective))
+    direction = metrics.get("direction") or objectives.objective_direction(objective)
+    ranked = objectives.rank_trials(trials, direction)
     if len(ranked):
         best = ranked.head(top)
         hp_columns = [column for column in best.columns if column.startswith("hp_")]
         table = best[["trial_id", "score", "epochs", "status", *hp_columns]].rename(
             columns={column: column[3:] for column in hp_columns})
-        lines += [f"best {len(best)} trials by {objective}:",
+        lines += [f"best {len(best)} trials by {objective} ({direction}imised):",
                   table.to_string(index=False, float_format=format_value)]
-    units = metrics.get("units", "")
-    lines.append(f"best model (trial {metrics['best_trial_id']}), scores in {units} units:")
+    lines.append(f"best trial {metrics['best_trial_id']}, scores in {metrics.get('units', '')} "
+                 f"units:")
     baseline = metrics["baseline"]
-    for split in ("validation", "test"):
-        ours = ", ".join(f"{name} {format_value(value)}"
-                         for name, value in metrics[split].items())
-        naive = ", ".join(f"{name} {format_value(value)}"
-                          for name, value in baseline[split].items())
-        lines.append(f"  {split:<10} model: {ours} | baseline: {naive}")
+    rows = [("validation", "search model", metrics["validation"]),
+            ("test", "search model", metrics.get("search_test", metrics["test"]))]
+    origin = metrics.get("best_model") or {}
+    if origin.get("source") == "refit":
+        rows.append(("test", f"refitted ({origin['epochs']} epochs)", metrics["test"]))
+    for split, name, scores in rows:
+        naive = ", ".join(f"{metric} {format_value(value)}"
+                          for metric, value in baseline[split].items())
+        lines.append(f"  {split:<10} {name + ':':<26} {_scores(scores)} | baseline: {naive}")
     lines.append(f"  baseline = {baseline['name']}")
+    if origin.get("source") == "refit":
+        lines.append(f"  best_model.keras: trial {origin['trial_id']}'s configuration refitted "
+                     f"on {origin['train_samples']} training + validation samples for "
+                     f"{origin['epochs']} epochs")
+    else:
+        lines.append(f"  best_model.keras: the search's model of trial {origin.get('trial_id')}")
     return "\n".join(lines)
+
+
+def _scores(scores: dict[str, float]) -> str:
+    return ", ".join(f"{name} {format_value(value)}" for name, value in scores.items())

@@ -3,8 +3,7 @@
 Data flows one way: pipeline -> splits -> tuner.search -> histories on disk -> reports.
 Every check of the input happens before the run directory is created (`pipelines.run_dir`),
 so bad input leaves nothing half-written; `pipelines.artifacts` writes what a finished
-search leaves. `run_worker` is a distributed worker's part; `run_search` also runs the
-distributed chief (`pipelines.distributed`).
+search leaves. A distributed chief serves the search to workers (`pipelines.workers`).
 """
 
 from __future__ import annotations
@@ -15,34 +14,31 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
-import grpc
 import keras
 import keras_tuner
 import tensorflow as tf
 
 import tuners
 from hypermodels import registry as model_registry
-from pipelines import distributed, plots, report
+from pipelines import callbacks as trial_callbacks
+from pipelines import distributed, plots, progress
 from pipelines.artifacts import RunResult, finish_run, load_result, write_json
 from pipelines.build import make_hypermodel, make_pipeline
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
-from pipelines.run_dir import (
-    RUN_MARKER,
-    finished_search,
-    first_differences,
-    prepare_run_dir,
-    read_saved_config,
-    search_differences,
-)
+from pipelines.progress import LOGGER
+from pipelines.run_dir import RUN_MARKER, finished_search, prepare_run_dir
 from tuners import checkpoints
 
 
 def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = None,
-               verbose: bool = True, resume: bool = False, reuse_finished: bool = False,
+               callbacks: Sequence[keras.callbacks.Callback] = (), verbose: bool = True,
+               progress_bars: bool = False, resume: bool = False,
+               reuse_finished: bool = False,
                distribution: distributed.Distribution | None = None,
                mirrored: bool = False, prepared: PreparedData | None = None) -> RunResult:
     """Runs one search end to end and writes its run directory.
@@ -50,7 +46,9 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
     The run directory holds `config.json`, `histories.jsonl`, `trials.csv`,
     `best_hyperparameters.json`, `best_model.keras`, `preprocessor.joblib` and
     `metrics.json`, plus keras-tuner's own files under `tuner/`. An unfinished search in
-    the run directory, with the same settings, is resumed (see `prepare_run_dir`).
+    the run directory, with the same settings, is resumed (see `prepare_run_dir`). Unless
+    `config.run.refit` is off, `best_model.keras` is the best configuration retrained on
+    training + validation rows (`pipelines.refit`).
 
     ```python
     result = run_search(load_config("configs/default.toml"))
@@ -64,7 +62,11 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
         hypermodel: A `keras_tuner.HyperModel` instance to tune instead of the one
             `config.model` names. The data still comes from `config`: a series of windows,
             unless the instance's `data_kind` attribute says `"table"`.
-        verbose: Print a line per finished trial and a summary table.
+        callbacks: Keras callbacks added to every trial, beside ktlab's own and those of
+            `config.run.callbacks` (`pipelines.callbacks`).
+        verbose: Log a line per finished trial and a summary (the `ktlab` logger; shown
+            on standard output unless logging is set up already).
+        progress_bars: Show Keras's per-epoch progress bars.
         resume: Require a search to resume (`ktlab tune --resume`).
         reuse_finished: When the run directory holds a finished search with the same
             settings, read its results back instead of refusing (notebooks, whose cells
@@ -85,10 +87,22 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
             `distributed.TooManyFailedTrialsError` when too many failed in a row (both
             leave `histories.jsonl` and `trials.csv` in the run directory).
     """
-
     if distribution is not None and distribution.role != "chief":
         raise ConfigError("run_search runs a search in one process or the distributed chief; "
                           "a worker runs run_worker")
+    if verbose:
+        progress.show_progress()
+    with progress.muted(not verbose):
+        return _search(config, hypermodel, callbacks, progress_bars=progress_bars,
+                       resume=resume, reuse_finished=reuse_finished,
+                       distribution=distribution, mirrored=mirrored, prepared=prepared)
+
+
+def _search(config: Config, hypermodel: keras_tuner.HyperModel | None,
+            callbacks: Sequence[keras.callbacks.Callback], *, progress_bars: bool,
+            resume: bool, reuse_finished: bool,
+            distribution: distributed.Distribution | None, mirrored: bool,
+            prepared: PreparedData | None) -> RunResult:
     started = time.perf_counter()
     if hypermodel is not None:
         # The run directory's config.json names the class that was tuned, so that a
@@ -109,54 +123,41 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
     if distribution is not None:
         distributed.check_port_free(distribution)
     if reuse_finished and not config.run.overwrite and finished_search(config):
-        result = load_result(config, config.run_dir, prepared)
-        if verbose:
-            print(f"ktlab: {config.run_dir} holds this finished search; its results are "
-                  f"read back (pass overwrite to run it again)")
-        return result
+        LOGGER.info(f"ktlab: {config.run_dir} holds this finished search; its results are "
+                    f"read back (pass overwrite to run it again)")
+        return load_result(config, config.run_dir, prepared)
+    search_callbacks = trial_callbacks.trial_callbacks(config, config.run_dir, callbacks)
     run_dir, resuming = prepare_run_dir(config, resume=resume)
     if not resuming:
         # The marker comes first, so that a search killed at any later moment leaves a
         # run directory that a rerun recognises and resumes.
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / RUN_MARKER, config.to_dict())
-    tuner_config = config.tuner
-    listener = _TrialEndListener(report.TrialPrinter(enabled=verbose), run_dir,
-                                 prune=not config.run.keep_checkpoints, resuming=resuming)
+    listener = TrialEndListener(config, run_dir, folds, resuming=resuming)
     with distributed.environment(None):
-        tuner = _build_tuner(config, hypermodel, folds, run_dir, run_dir / "histories.jsonl",
-                             listener, resuming=resuming, mirrored=mirrored)
+        tuner = build_search_tuner(config, hypermodel, folds, run_dir,
+                                   run_dir / "histories.jsonl", listener, resuming=resuming,
+                                   mirrored=mirrored)
     listener.tuner = tuner
-    keras.utils.set_random_seed(config.run.seed)
-    if verbose:
-        action = "resuming the" if resuming else "a"
-        print(f"ktlab: {action} {tuner_config.name} search of the {config.model_label} model "
-              f"on {prepared.description}; run directory {run_dir}")
-        for notice in prepared.notices:
-            print(f"ktlab: {notice}")
-        if resuming:
-            finished = sum(trial.status in ("COMPLETED", "FAILED")
-                           for trial in tuner.oracle.trials.values())
-            print(f"ktlab: {finished} trials had finished; an interrupted one runs again")
-    # Hyperband reloads a promoted configuration's weights but not its optimizer state
-    # (keras-tuner's design); Keras warns about it in every promoted trial.
-    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-    # keras-tuner takes the best of a diverged trial's all-NaN scores; the trial's record
-    # already says that it failed and why.
-    warnings.filterwarnings("ignore", message="All-NaN (slice|axis) encountered",
-                            category=RuntimeWarning)
-    # The Bayesian oracle's Gaussian process often hits its length-scale bound on small
-    # spaces; the warning repeats every trial and changes nothing a user can do.
-    warnings.filterwarnings("ignore", message="The optimal value found for dimension",
-                            module="sklearn")
+    seed_everything(config)
+    action = "resuming the" if resuming else "a"
+    LOGGER.info(f"ktlab: {action} {config.tuner.name} search of the {config.model_label} "
+                f"model on {prepared.description}; run directory {run_dir}")
+    for notice in prepared.notices:
+        LOGGER.info(f"ktlab: {notice}")
+    if resuming:
+        LOGGER.info(f"ktlab: {listener.progress.trials} trials had finished; an interrupted "
+                    f"one runs again")
+    quiet_known_warnings()
     try:
         if distribution is None:
-            tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
-                         callbacks=tuners.default_callbacks(tuner_config.objective,
-                                                            tuner_config.patience),
-                         shuffle=False, verbose=0)
+            tuner.search(**prepared.fit_kwargs(), epochs=config.tuner.max_epochs,
+                         callbacks=search_callbacks, shuffle=False,
+                         verbose=1 if progress_bars else 0)
         else:
-            _serve_chief(tuner, distribution, listener, verbose=verbose)
+            from pipelines import workers
+
+            workers.serve_chief(tuner, distribution, listener)
     except RuntimeError as error:
         if not distributed.is_failure_limit(error):
             raise
@@ -165,100 +166,75 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
     except distributed.TooManyFailedTrialsError:
         raise _stopped_by_failures(config, run_dir) from None
     listener.prune_now()
-    return finish_run(config, prepared, tuner, run_dir, started, verbose=verbose)
+    return finish_run(config, prepared, tuner, run_dir, started)
 
 
-def run_worker(config: Config, distribution: distributed.Distribution, *,
-               verbose: bool = True, mirrored: bool = False) -> int:
-    """Runs a distributed worker: trains the trials the chief hands out, until it says stop.
+def seed_everything(config: Config) -> None:
+    """Seeds Python, NumPy and the backend; with `run.deterministic`, TensorFlow's ops too.
 
-    The worker appends its histories to `histories-<tuner_id>.jsonl` in the chief's run
-    directory, which it must see (a shared filesystem); the chief writes the results.
-
-    Args:
-        config: The search's configuration: the chief's, as in its `config.json`.
-        distribution: The worker's id, the chief's address and how long to wait for it.
-        verbose: Print a line per finished trial.
-        mirrored: Spread each trial over this machine's GPUs.
-
-    Returns:
-        How many trials this worker ran.
-
-    Raises:
-        KtlabError: If no chief answers within the timeout, the run directory is not the
-            chief's, or the settings differ from the chief's.
+    Deterministic ops give the same scores for the same seed on the same machine, at a
+    cost in speed that depends on the model (some kernels have no deterministic version).
     """
+    if config.run.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.run.seed)
 
-    if distribution.role != "worker":
-        raise ConfigError("run_worker runs a distributed worker; the chief runs run_search")
-    distributed.wait_for_chief(distribution)
-    run_dir = config.run_dir
-    if not (run_dir / RUN_MARKER).is_file():
-        raise ConfigError(f"no {RUN_MARKER} in {run_dir}: a worker writes into the chief's run "
-                          f"directory, so give it the chief's --output-dir and --run-name on a "
-                          f"filesystem both see")
-    differences = search_differences(read_saved_config(run_dir), config)
-    if differences:
-        raise ConfigError(f"this worker's settings differ from the chief's: "
-                          f"{first_differences(differences)}; start it with the chief's "
-                          f"(ktlab tune --resume {run_dir} --distributed worker ...)")
-    prepared = make_pipeline(config).prepare()
-    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
-    hypermodel = make_hypermodel(config, prepared)
-    printer = report.TrialPrinter(enabled=verbose)
-    tuner_config = config.tuner
+
+def quiet_known_warnings() -> None:
+    """Hides warnings that repeat every trial and change nothing a user can do."""
+    # Hyperband reloads a promoted configuration's weights but not its optimizer state
+    # (keras-tuner's design); Keras warns about it in every promoted trial.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-    try:
-        with distributed.environment(distribution):
-            tuner = _build_tuner(config, hypermodel, folds, run_dir,
-                                 run_dir / distribution.history_filename, printer,
-                                 resuming=True, mirrored=mirrored)
-            keras.utils.set_random_seed(config.run.seed)
-            if verbose:
-                print(f"ktlab: worker {distribution.tuner_id} of the chief at "
-                      f"{distribution.address}; run directory {run_dir}", flush=True)
-            tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
-                         callbacks=tuners.default_callbacks(tuner_config.objective,
-                                                            tuner_config.patience),
-                         shuffle=False, verbose=0)
-    except grpc.RpcError as error:
-        raise distributed.chief_error(distribution, error) from None
-    if verbose:
-        print(f"ktlab: worker {distribution.tuner_id} ran {printer.count} trials; the chief "
-              f"writes the results to {run_dir}")
-    return printer.count
+    # keras-tuner takes the best of a diverged trial's all-NaN scores; the trial's record
+    # already says that it failed and why.
+    warnings.filterwarnings("ignore", message="All-NaN (slice|axis) encountered",
+                            category=RuntimeWarning)
+    # The Bayesian oracle's Gaussian process often hits its length-scale bound on small
+    # spaces; the warning repeats every trial.
+    warnings.filterwarnings("ignore", message="The optimal value found for dimension",
+                            module="sklearn")
 
 
-class _TrialEndListener:
-    """Prints each finished trial and deletes the checkpoints no one will load again.
+class TrialEndListener:
+    """Logs each finished trial and deletes the checkpoints no one will load again.
 
     It keeps each trial's status as the histories record it, from the `trial_end` record
-    it is given, so it never reads the histories again; a resumed search reads them once.
+    it is given, so it never reads the histories again; a resumed search (and the
+    distributed chief, whose workers write their own files) reads them.
     """
 
-    def __init__(self, printer: Any, run_dir: pathlib.Path, prune: bool, *,
+    def __init__(self, config: Config, run_dir: pathlib.Path, folds: Any, *,
                  resuming: bool = False) -> None:
-        self.printer = printer
         self.run_dir = run_dir
-        self.prune = prune
+        self.prune = not config.run.keep_checkpoints
         self.tuner: Any = None
         self.statuses: dict[str, str] = {}
+        plan = progress.Plan.of(config.tuner, folds=len(folds) if folds else 1)
+        self.progress = progress.Progress(plan, config.tuner.objective, config.direction)
         if resuming:
-            self.read_statuses()
+            trials = self.read_statuses()
+            if trials is not None:
+                ended = trials[trials["status"] != "incomplete"]
+                best = tuners.best_trial_id(ended, config.direction)
+                self.progress = progress.Progress(
+                    plan, config.tuner.objective, config.direction, done_trials=len(ended),
+                    done_epochs=int(ended["epochs_trained"].sum()),
+                    best=None if best is None else float(
+                        ended.set_index("trial_id").loc[best, "score"]))
 
     def __call__(self, record: dict[str, Any]) -> None:
         self.statuses[record["trial_id"]] = record["status"]
-        self.printer(record)
+        self.progress(record)
         self.prune_now()
 
-    def read_statuses(self) -> None:
-        """Reads every trial's status from the histories files (a resume, or the chief,
-        whose workers write their own files)."""
+    def read_statuses(self) -> Any:
+        """Reads every trial's status from the histories files; returns the trials."""
         try:
             trials = tuners.load_trials(self.run_dir)
         except tuners.HistoryFileError:
-            return
+            return None
         self.statuses.update(zip(trials["trial_id"], trials["status"], strict=True))
+        return trials
 
     def prune_now(self) -> None:
         if not self.prune or self.tuner is None:
@@ -293,7 +269,7 @@ def check_search(config: Config, hypermodel: Any, folds: Any) -> None:
         scratch_dir = pathlib.Path(scratch) / "check"
         with distributed.environment(None):
             try:
-                _build_tuner(config, hypermodel, folds, scratch_dir, scratch_dir / "h.jsonl",
+                build_search_tuner(config, hypermodel, folds, scratch_dir, scratch_dir / "h.jsonl",
                              None, resuming=False, mirrored=False)
             except (TypeError, ValueError) as error:
                 # keras-tuner rejects an argument that neither the oracle nor the tuner takes.
@@ -313,18 +289,19 @@ def metric_names(model: Any) -> list[str]:
     return [name for name in names if name]
 
 
-def _build_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.Path,
+def build_search_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.Path,
                  history_path: pathlib.Path, on_trial_end: Any, *, resuming: bool,
                  mirrored: bool) -> Any:
 
     tuner_config = config.tuner
-    extra = {}
+    extra: dict[str, Any] = {}
     if mirrored:
         extra["distribution_strategy"] = tf.distribute.MirroredStrategy()
     try:
         return tuners.build_tuner(
             tuner_config.name, hypermodel, directory=run_dir, project_name="tuner",
-            objective=tuner_config.objective, max_epochs=tuner_config.max_epochs,
+            objective=keras_tuner.Objective(tuner_config.objective, config.direction),
+            max_epochs=tuner_config.max_epochs,
             factor=tuner_config.factor, hyperband_iterations=tuner_config.hyperband_iterations,
             max_trials=tuner_config.max_trials,
             num_initial_points=tuner_config.num_initial_points, seed=config.run.seed,
@@ -344,40 +321,6 @@ def _build_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.P
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ConfigError(f"cannot reload the search state in {run_dir / 'tuner'} ({reason}); "
                           f"pass --overwrite to start afresh") from None
-
-
-def _serve_chief(tuner: Any, distribution: distributed.Distribution,
-                 listener: _TrialEndListener, *, verbose: bool) -> None:
-
-    oracle = tuner.oracle
-    # The chief trains nothing; the workers print their trials, the chief one line each.
-    oracle.verbose = 0
-    tuner.save()
-    seen = len(oracle.end_order)
-
-    def on_poll() -> None:
-        nonlocal seen
-        ended = oracle.end_order[seen:]
-        if not ended:
-            return
-        seen += len(ended)
-        # keras-tuner's `end_trial` saves the oracle before it lets go of the trial, and a
-        # worker never saves the chief's oracle; saving again here means a chief killed now
-        # does not run a finished trial again when it resumes.
-        oracle.save()
-        listener.read_statuses()
-        for trial_id in ended:
-            trial = oracle.trials[trial_id]
-            if verbose:
-                score = "nan" if trial.score is None else report.format_value(trial.score)
-                print(f"trial {trial_id} {str(trial.status).lower()}: score {score}", flush=True)
-        listener.prune_now()
-
-    if verbose:
-        print(f"ktlab: chief listening on {distribution.address}; start workers with "
-              f"`ktlab tune --distributed worker --oracle-address {distribution.address} "
-              f"--tuner-id NAME` and the same settings", flush=True)
-    distributed.serve(tuner, distribution, on_poll=on_poll)
 
 
 def _stopped_by_failures(config: Config, run_dir: pathlib.Path) -> KtlabError:

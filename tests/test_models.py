@@ -84,7 +84,7 @@ def test_a_model_that_cannot_be_found_is_one_line(model, message, capsys):
 
 
 @pytest.mark.parametrize(("class_name", "message"), [
-    ("Missing", "defines no class 'Missing'; check the spelling"),
+    ("Missing", "defines no 'Missing'; check the spelling"),
     ("NotAHyperModel", "NotAHyperModel is not a subclass of keras_tuner.HyperModel; subclass "
                        "it and define build(hp)"),
     ("NeedsMoreArguments", "with input_shape=(5, 11) (NeedsMoreArguments.__init__() missing 1 "

@@ -58,15 +58,43 @@ def test_tune_random_writes_every_artifact_and_the_model_reproduces_its_score(
     assert config["tuner"]["name"] == "random"
     assert config["data"]["lookback"] == 5
 
-    # The saved model, on data prepared afresh from the saved config, reproduces the
-    # reported held-out test score.
+    # The best configuration was refitted on training + validation rows for the epochs at
+    # which its validation loss was best, and scored again on the held-out rows.
+    best_row = trials.set_index("trial_id").loc[metrics["best_trial_id"]]
+    refit = metrics["best_model"]
+    assert refit["source"] == "refit"
+    assert refit["epochs"] == best_row["best_epoch"] + 1
+    assert len(refit["loss"]) == refit["epochs"]
+    assert refit["train_samples"] == 106
+    assert sorted(metrics["search_test"]) == ["mae", "mse", "rmse"]
+    assert metrics["search_test"]["mse"] != metrics["test"]["mse"]
+
+    # The saved model, on data prepared afresh from the saved config (and scaled as it was
+    # refitted, on training + validation rows), reproduces the reported test score.
+    model = keras.saving.load_model(run_dir / "best_model.keras", safe_mode=True)
+    prepared = make_pipeline(load_config(overrides=config_overrides(config))).prepare()
+    assert prepared.refit_data().evaluate(model, "test")["mse"] == pytest.approx(
+        metrics["test"]["mse"], rel=1e-5)
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert len(predictions) == len(prepared.splits["test"]) == 15
+    np.testing.assert_allclose(predictions["actual"], prepared.splits["test"].actual)
+
+
+def test_no_refit_keeps_the_searchs_own_model(tiny_stock_flags, tmp_path, capsys):
+    code = main(["tune", *tiny_stock_flags, "--tuner", "random", "--max-trials", "2",
+                 "--max-epochs", "2", "--seed", "7", "--no-refit"])
+    assert code == 0
+    run_dir = tmp_path / "runs" / "lstm-random-prices-seed7"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["best_model"] == {"source": "search", "trial_id": metrics["best_trial_id"]}
+    assert metrics["test"] == metrics["search_test"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["run"]["refit"] is False
     model = keras.saving.load_model(run_dir / "best_model.keras", safe_mode=True)
     prepared = make_pipeline(load_config(overrides=config_overrides(config))).prepare()
     assert prepared.evaluate(model, "test")["mse"] == pytest.approx(metrics["test"]["mse"],
                                                                     rel=1e-5)
-    predictions = pd.read_csv(run_dir / "predictions.csv")
-    assert len(predictions) == len(prepared.splits["test"]) == 15
-    np.testing.assert_allclose(predictions["actual"], prepared.splits["test"].actual)
+    assert "best_model.keras: the search's model of trial" in capsys.readouterr().out
 
 
 def config_overrides(config: dict) -> dict:

@@ -1,0 +1,126 @@
+"""Distributed tuning's two parts: a worker trains trials, the chief serves the oracle.
+
+Both run on keras-tuner's own gRPC engine (`pipelines.distributed` resolves the roles and
+wraps its chief). Every process shares the run directory; each worker appends to its own
+histories file, and the chief writes the results as a search in one process does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from pipelines import callbacks as trial_callbacks
+from pipelines import distributed, progress, report
+from pipelines.build import make_hypermodel, make_pipeline
+from pipelines.config import Config
+from pipelines.errors import ConfigError
+from pipelines.progress import LOGGER
+from pipelines.run_dir import RUN_MARKER, first_differences, read_saved_config, search_differences
+from pipelines.search import (
+    TrialEndListener,
+    build_search_tuner,
+    quiet_known_warnings,
+    seed_everything,
+)
+
+
+def run_worker(config: Config, distribution: distributed.Distribution, *,
+               verbose: bool = True, mirrored: bool = False) -> int:
+    """Runs a distributed worker: trains the trials the chief hands out, until it says stop.
+
+    The worker appends its histories to `histories-<tuner_id>.jsonl` in the chief's run
+    directory, which it must see (a shared filesystem); the chief writes the results.
+
+    Args:
+        config: The search's configuration: the chief's, as in its `config.json`.
+        distribution: The worker's id, the chief's address and how long to wait for it.
+        verbose: Log a line per finished trial (the `ktlab` logger).
+        mirrored: Spread each trial over this machine's GPUs.
+
+    Returns:
+        How many trials this worker ran.
+
+    Raises:
+        KtlabError: If no chief answers within the timeout, the run directory is not the
+            chief's, or the settings differ from the chief's.
+    """
+    if verbose:
+        progress.show_progress()
+    if distribution.role != "worker":
+        raise ConfigError("run_worker runs a distributed worker; the chief runs run_search")
+    distributed.wait_for_chief(distribution)
+    run_dir = config.run_dir
+    if not (run_dir / RUN_MARKER).is_file():
+        raise ConfigError(f"no {RUN_MARKER} in {run_dir}: a worker writes into the chief's run "
+                          f"directory, so give it the chief's --output-dir and --run-name on a "
+                          f"filesystem both see")
+    differences = search_differences(read_saved_config(run_dir), config)
+    if differences:
+        raise ConfigError(f"this worker's settings differ from the chief's: "
+                          f"{first_differences(differences)}; start it with the chief's "
+                          f"(ktlab tune --resume {run_dir} --distributed worker ...)")
+    prepared = make_pipeline(config).prepare()
+    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    hypermodel = make_hypermodel(config, prepared)
+    search_callbacks = trial_callbacks.trial_callbacks(config, run_dir)
+    ended: list[str] = []
+
+    def on_trial_end(record: dict[str, Any]) -> None:
+        ended.append(record["trial_id"])
+        LOGGER.info(f"trial {record['trial_id']} {record['status']}: score "
+                    f"{report.format_value(record.get('score'))}, {record.get('epochs')} "
+                    f"epochs, {record.get('seconds') or 0:.1f} s | "
+                    f"{report.format_hyperparameters(record.get('hyperparameters') or {})}")
+
+    quiet_known_warnings()
+    try:
+        with distributed.environment(distribution):
+            tuner = build_search_tuner(config, hypermodel, folds, run_dir,
+                                       run_dir / distribution.history_filename, on_trial_end,
+                                       resuming=True, mirrored=mirrored)
+            seed_everything(config)
+            LOGGER.info(f"ktlab: worker {distribution.tuner_id} of the chief at "
+                        f"{distribution.address}; run directory {run_dir}")
+            tuner.search(**prepared.fit_kwargs(), epochs=config.tuner.max_epochs,
+                         callbacks=search_callbacks, shuffle=False, verbose=0)
+    except grpc.RpcError as error:
+        raise distributed.chief_error(distribution, error) from None
+    LOGGER.info(f"ktlab: worker {distribution.tuner_id} ran {len(ended)} trials; the chief "
+                f"writes the results to {run_dir}")
+    return len(ended)
+
+
+def serve_chief(tuner: Any, distribution: distributed.Distribution,
+                listener: TrialEndListener) -> None:
+    """Serves the oracle to the workers until the search is over, logging ended trials."""
+    oracle = tuner.oracle
+    # The chief trains nothing; the workers print their trials, the chief one line each.
+    oracle.verbose = 0
+    tuner.save()
+    seen = len(oracle.end_order)
+
+    def on_poll() -> None:
+        nonlocal seen
+        ended = oracle.end_order[seen:]
+        if not ended:
+            return
+        seen += len(ended)
+        # keras-tuner's `end_trial` saves the oracle before it lets go of the trial, and a
+        # worker never saves the chief's oracle; saving again here means a chief killed now
+        # does not run a finished trial again when it resumes.
+        oracle.save()
+        listener.read_statuses()
+        for trial_id in ended:
+            trial = oracle.trials[trial_id]
+            LOGGER.info(f"trial {trial_id} {str(trial.status).lower()}: score "
+                        f"{report.format_value(trial.score)}")
+        listener.prune_now()
+
+    LOGGER.info(f"ktlab: chief listening on {distribution.address}; start workers with "
+                f"`ktlab tune --distributed worker --oracle-address {distribution.address} "
+                f"--tuner-id NAME` and the same settings")
+    distributed.serve(tuner, distribution, on_poll=on_poll)
+
+
