@@ -6,6 +6,7 @@ ktlab tune                    # the main job: Hyperband on the LSTM, bundled AAP
 ktlab tune --tuner bayesian --max-trials 20 --config configs/default.toml
 ktlab brackets --max-epochs 81 --factor 3
 ktlab tune --resume runs/lstm-hyperband-AAPL-seed42   # continue an interrupted search
+ktlab predict runs/lstm-hyperband-AAPL-seed42 --data new_prices.csv   # forecast with a run
 ktlab tune --distributed chief --oracle-address 127.0.0.1:8470   # then workers:
 ktlab tune --distributed worker --oracle-address 127.0.0.1:8470 --tuner-id worker1
 ```
@@ -18,223 +19,22 @@ and TensorFlow is imported quietly (`pipelines.quiet`) only when a search is abo
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import json
 import logging
 import pathlib
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 from hypermodels import registry as model_registry
-from pipelines import build, config, distributed, progress, quiet, run_dir
+from pipelines import build, config, distributed, flags, progress, quiet, run_dir
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
 from tuners import schedule
 
+
 # Flags that override config keys: flag destination -> (section, key).
-FLAG_KEYS = {
-    "data": ("data", "source"),
-    "lookback": ("data", "lookback"),
-    "test_size": ("data", "test_size"),
-    "validation_size": ("data", "validation_size"),
-    "target": ("data", "target"),
-    "calendar": ("data", "calendar"),
-    "log_returns": ("data", "log_returns"),
-    "fill": ("data", "fill"),
-    "date_column": ("data", "date_column"),
-    "target_column": ("data", "target_column"),
-    "task": ("data", "task"),
-    "batch_size": ("data", "batch_size"),
-    "train_window": ("data", "train_window"),
-    "validation_window": ("data", "validation_window"),
-    "step": ("data", "step"),
-    "model": ("model", "name"),
-    "space": ("model", "space"),
-    "search_space": ("model", "search_space"),
-    "tuner": ("tuner", "name"),
-    "max_epochs": ("tuner", "max_epochs"),
-    "factor": ("tuner", "factor"),
-    "hyperband_iterations": ("tuner", "hyperband_iterations"),
-    "max_trials": ("tuner", "max_trials"),
-    "num_initial_points": ("tuner", "num_initial_points"),
-    "executions_per_trial": ("tuner", "executions_per_trial"),
-    "objective": ("tuner", "objective"),
-    "direction": ("tuner", "direction"),
-    "patience": ("tuner", "patience"),
-    "validation": ("tuner", "validation"),
-    "max_consecutive_failed_trials": ("tuner", "max_consecutive_failed_trials"),
-    "seed": ("run", "seed"),
-    "output_dir": ("run", "output_dir"),
-    "run_name": ("run", "run_name"),
-    "overwrite": ("run", "overwrite"),
-    "keep_checkpoints": ("run", "keep_checkpoints"),
-    "refit": ("run", "refit"),
-    "deterministic": ("run", "deterministic"),
-    "tensorboard": ("run", "tensorboard"),
-}
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
-
-
-def _size(text: str) -> int | float:
-    """A split size: whole days (800) or a fraction (0.2)."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number of days nor a "
-                                         f"fraction") from None
-
-
-def _json_table(text: str) -> dict[str, Any]:
-    """A JSON object given on the command line, such as '{"units": [16, 32]}'."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object such as '{\"units\": [16, 32]}'")
-    return value
-
-
-def _add_data_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument("--config", help="TOML or YAML config file; flags override it")
-    group.add_argument("--data", metavar="SOURCE",
-                       help="bundled ticker (AAPL, MSFT, IBM, GOOG), bundled table (diabetes, "
-                            "breast_cancer) or a CSV path")
-    group.add_argument("--model", metavar="NAME|FILE.py:CLASS",
-                       help="lstm (time series, default), dense (tables), or your own "
-                            "keras_tuner.HyperModel: my_models.py:MyModel or "
-                            "package.module:MyModel")
-    group.add_argument("--space", help="search space preset: quick (default, CPU-sized) or "
-                                       "article (the reference article's full LSTM space)")
-    group.add_argument("--search-space", type=_json_table, metavar="JSON",
-                       help='ranges on top of the preset, e.g. \'{"units": [16, 32], '
-                            '"num_layers": [1, 2]}\'')
-    group.add_argument("--lookback", type=int, help="days in each input window (default 30)")
-    group.add_argument("--test-size", type=_size,
-                       help="held-out test: days (stocks, default 800) or fraction (tables)")
-    group.add_argument("--validation-size", type=_size,
-                       help="validation: days (stocks, default 500) or fraction (tables)")
-    group.add_argument("--target", help="return (next day's return, default) or close (next "
-                                        "day's close, as the reference article)")
-    group.add_argument("--calendar", action=argparse.BooleanOptionalAction, default=None,
-                       help="add one-hot year/month/day features")
-    group.add_argument("--log-returns", action=argparse.BooleanOptionalAction, default=None,
-                       help="the day's log return as a feature (default: on)")
-    group.add_argument("--fill", help="missing values: error (default), ffill or drop")
-    group.add_argument("--date-column", help="date column of a CSV in another layout")
-    group.add_argument("--target-column", help="target column of a custom CSV or a table")
-    group.add_argument("--task", help="tables: auto (default), regression or classification")
-    group.add_argument("--batch-size", type=int, help="dataset batch size (default 32)")
-    group.add_argument("--train-window", type=int, help="walk-forward training days")
-    group.add_argument("--validation-window", type=int, help="walk-forward validation days")
-    group.add_argument("--step", type=int, help="walk-forward step in days")
-
-
-def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("search")
-    group.add_argument("--tuner", help="hyperband (default), bayesian, random, grid, ...")
-    group.add_argument("--max-epochs", type=int,
-                       help="Hyperband's largest budget; epochs per trial for the others")
-    group.add_argument("--factor", type=int, help="Hyperband's reduction factor (default 3)")
-    group.add_argument("--hyperband-iterations", type=int, help="Hyperband iterations")
-    group.add_argument("--max-trials", type=int, help="trials for bayesian/random/grid")
-    group.add_argument("--num-initial-points", type=int, help="bayesian: random trials first")
-    group.add_argument("--executions-per-trial", type=int, help="models trained per trial")
-    group.add_argument("--objective", help="metric to minimise or maximise (val_loss)")
-    group.add_argument("--direction", choices=("min", "max"),
-                       help="whether the objective is minimised or maximised (default: "
-                            "inferred from its name: loss, mae: min; accuracy, auc: max)")
-    group.add_argument("--patience", type=int, help="early-stopping patience in epochs")
-    group.add_argument("--validation", help="holdout (default) or walk_forward")
-    group.add_argument("--max-consecutive-failed-trials", type=int,
-                       help="failed trials in a row that end the search (default 3)")
-    group.add_argument("--seed", type=int, help="seed of the search and the models")
-    group.add_argument("--output-dir", help="parent folder of run directories (runs)")
-    group.add_argument("--run-name", help="run directory name (default: model-tuner-data-seed)")
-    group.add_argument("--overwrite", action="store_true", default=None,
-                       help="replace an existing run directory of the same name")
-    group.add_argument("--keep-checkpoints", action="store_true", default=None,
-                       help="keep every trial's checkpoint (default: only those a trial or "
-                            "the best model still needs)")
-    group.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
-                       help="retrain the best configuration on training + validation rows "
-                            "before the held-out test (default: on)")
-    group.add_argument("--deterministic", action="store_true", default=None,
-                       help="deterministic TensorFlow ops: the same seed gives the same "
-                            "scores (slower)")
-    group.add_argument("--tensorboard", action="store_true", default=None,
-                       help="write TensorBoard logs with HParams under RUN_DIR/tensorboard/")
-    output = parser.add_argument_group("output")
-    output.add_argument("--verbose", action="store_true",
-                        help="also show Keras's progress bar for every epoch")
-    output.add_argument("--quiet", action="store_true",
-                        help="show only errors and the final summary")
-
-
-def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("resuming")
-    group.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue the interrupted search in RUN_DIR with its saved "
-                            "settings (rerunning the same command does too)")
-    group = parser.add_argument_group("distributed tuning (keras-tuner's chief and workers)")
-    group.add_argument("--distributed", choices=("chief", "worker"),
-                       help="chief: hand out trials and write the results; worker: train "
-                            "trials (also set by KERASTUNER_TUNER_ID)")
-    group.add_argument("--oracle-address", metavar="HOST:PORT",
-                       help="where the chief listens (default 127.0.0.1:8470; also "
-                            "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT)")
-    group.add_argument("--tuner-id", metavar="ID",
-                       help="this process's name: chief, or unique per worker (a restarted "
-                            "worker takes its old name)")
-    group.add_argument("--chief-timeout", type=float, metavar="SECONDS",
-                       help="how long a worker waits for the chief to answer (default 60)")
-    group.add_argument("--mirrored", action="store_true",
-                       help="train each trial on all of this machine's GPUs "
-                            "(tf.distribute.MirroredStrategy)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The `ktlab` argument parser with its subcommands."""
-    parser = _Parser(prog="ktlab", description="Tune Keras models with Keras Tuner.")
-    parser.add_argument("--version", action="version", version=f"ktlab {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    data = commands.add_parser("data", help="summarise the prepared data")
-    _add_data_flags(data)
-    tune = commands.add_parser("tune", help="run a search and write a run directory")
-    _add_data_flags(tune)
-    _add_tune_flags(tune)
-    _add_recovery_flags(tune)
-    compare = commands.add_parser(
-        "compare", help="compare tuners at equal epoch budgets over several seeds")
-    _add_data_flags(compare)
-    _add_tune_flags(compare)
-    compare.add_argument("--tuners", default="hyperband,bayesian,random",
-                         help="comma-separated tuners (default: hyperband,bayesian,random)")
-    compare.add_argument("--seeds", default="3",
-                         help="a count (3: seed, seed+1000, seed+2000) or a list such as 1,2,3")
-    plot = commands.add_parser("plot", help="redraw the plots of a run or comparison folder")
-    plot.add_argument("run_dir", metavar="RUN_DIR", help="a run or comparison directory")
-    brackets = commands.add_parser("brackets", help="print Hyperband's schedule")
-    brackets.add_argument("--max-epochs", type=int, default=81)
-    brackets.add_argument("--factor", type=int, default=3)
-    brackets.add_argument("--hyperband-iterations", type=int, default=1)
-    return parser
-
-
 def _config_from_args(args: argparse.Namespace) -> config.Config:
     overrides: dict[str, dict[str, Any]] = {}
-    for destination, (section, key) in FLAG_KEYS.items():
+    for destination, (section, key) in flags.FLAG_KEYS.items():
         value = getattr(args, destination, None)
         if value is not None:
             overrides.setdefault(section, {})[key] = value
@@ -269,7 +69,7 @@ def _resumed_config(args: argparse.Namespace) -> config.Config:
                           f"that ktlab tune wrote")
     saved = run_dir.read_saved_config(directory)
     overrides = {section: dict(saved.get(section) or {}) for section in config.SECTIONS}
-    for destination, (section, key) in FLAG_KEYS.items():
+    for destination, (section, key) in flags.FLAG_KEYS.items():
         value = getattr(args, destination, None)
         if value is not None:
             overrides[section][key] = value
@@ -334,6 +134,17 @@ def _command_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_predict(args: argparse.Namespace) -> int:
+    # The run directory and the data are checked before TensorFlow is imported.
+    from pipelines import predict
+
+    frame = predict.predict_run(args.run_dir, data=args.data, output=args.output)
+    print(frame.tail(5).to_string(index=False))
+    print(f"{len(frame)} forecasts written to "
+          f"{predict.forecast_path(args.run_dir, args.data, args.output)}")
+    return 0
+
+
 def _command_brackets(args: argparse.Namespace) -> int:
     for name, value, minimum in (("--max-epochs", args.max_epochs, 1),
                                  ("--factor", args.factor, 2),
@@ -356,20 +167,13 @@ def _command_brackets(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"data": _command_data, "tune": _command_tune, "compare": _command_compare,
-            "plot": _command_plot, "brackets": _command_brackets}
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("ktlab")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed: pip install -e .)"
+            "plot": _command_plot, "predict": _command_predict, "brackets": _command_brackets}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs `ktlab` with `argv` (default: the process arguments) and returns the exit code."""
     quiet.set_environment()
-    parser = build_parser()
+    parser = flags.build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_request:

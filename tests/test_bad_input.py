@@ -95,8 +95,8 @@ def bad_inputs(directory: pathlib.Path) -> dict[str, tuple[list[str], str]]:
         "unknown config key": (["tune", "--config", str(unknown_key)],
                                "unknown config key tuner.max_epoch; valid keys: name, "
                                "max_epochs, factor, hyperband_iterations, max_trials, "
-                               "num_initial_points, executions_per_trial, objective, patience, "
-                               "options, validation, max_consecutive_failed_trials"),
+                               "num_initial_points, executions_per_trial, objective, direction, "
+                               "patience, options, validation, max_consecutive_failed_trials"),
         "flag out of range": (["tune", "--max-epochs", "0"],
                               "max epochs must be >= 1, got 0; fix --max-epochs"),
         "unknown tuner": (["tune", "--tuner", "annealing"],
