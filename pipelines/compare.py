@@ -28,6 +28,13 @@ from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
 from pipelines.progress import LOGGER
+from pipelines.run_dir import (
+    RUN_MARKER,
+    finished_search,
+    first_differences,
+    read_saved_config,
+    search_differences,
+)
 from tuners import schedule
 
 DEFAULT_TUNERS = ("hyperband", "bayesian", "random")
@@ -146,7 +153,8 @@ def check_tuner_names(config: Config, tuner_names: list[str]) -> None:
 
 def run_compare(config: Config, tuner_names: list[str] | None = None,
                 seeds: list[int] | None = None, *, verbose: bool = True,
-                prepared: PreparedData | None = None) -> CompareResult:
+                prepared: PreparedData | None = None,
+                reuse_finished: bool = False) -> CompareResult:
     """Runs every tuner with every seed at equal budgets and writes the comparison.
 
     ```python
@@ -162,6 +170,10 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
         verbose: Print a line per run.
         prepared: Data already prepared from `config` (the command line checks the data
             before it imports TensorFlow); None prepares it here.
+        reuse_finished: Continue the comparison in an existing folder with the same
+            settings instead of refusing it (notebooks, after a lost session): finished
+            runs are read back, an interrupted one resumes, the others run; a comparison
+            whose every run had finished is returned as it was saved.
 
     Returns:
         The comparison's results.
@@ -173,6 +185,8 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     # checks its input, so the import waits until a comparison runs.
     from pipelines.search import check_search, run_search
 
+    if verbose:
+        progress.show_progress()
     tuner_names = list(tuner_names or DEFAULT_TUNERS)
     seeds = seeds or seeds_from(3, config.run.seed)
     check_tuner_names(config, tuner_names)
@@ -197,7 +211,15 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
     for run_config in runs:
         check_search(run_config, make_hypermodel(run_config, prepared), folds)
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if reuse_finished and not config.run.overwrite and (out_dir / "budget.json").is_file():
+        _check_reusable(out_dir, budget, runs)
+        if all(finished_search(run_config) for run_config in runs) and (
+                out_dir / "report.md").is_file():
+            with progress.muted(not verbose):
+                LOGGER.info(f"ktlab compare: {out_dir} holds this finished comparison; its "
+                            f"saved results are shown")
+            return _saved(out_dir, budget)
+    elif out_dir.exists() and any(out_dir.iterdir()):
         if not config.run.overwrite:
             raise ConfigError(f"comparison directory {out_dir} already exists; pass --overwrite "
                               f"to replace it or --run-name to keep both")
@@ -209,13 +231,12 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     (out_dir / "budget.json").write_text(json.dumps(budget, indent=2) + "\n")
     started = time.perf_counter()
     rows, trials_by_tuner, run_dirs = [], {}, {}
-    if verbose:
-        progress.show_progress()
     for number, run_config in enumerate(runs, start=1):
         with progress.muted(not verbose):
             LOGGER.info(f"ktlab compare: run {number}/{len(runs)}: {run_config.tuner.name}, "
                         f"seed {run_config.run.seed}")
-        result = run_search(run_config, verbose=False, prepared=prepared)
+        result = run_search(run_config, verbose=False, prepared=prepared,
+                            reuse_finished=reuse_finished)
         name, seed = run_config.tuner.name, run_config.run.seed
         run_dirs[(name, seed)] = result.run_dir
         trials_by_tuner.setdefault(name, []).append(result.trials)
@@ -236,6 +257,35 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     plots.plot_anytime(trials_by_tuner, config.tuner.objective).savefig(figure_path, dpi=110)
     return CompareResult(out_dir=out_dir, table=table, summary=summary, report=report,
                          budget=budget, run_dirs=run_dirs, figures=[figure_path])
+
+
+def _check_reusable(out_dir: pathlib.Path, budget: dict[str, Any], runs: list[Config]) -> None:
+    """Refuses to continue a comparison folder whose budget or runs' settings differ.
+
+    Raises:
+        ConfigError: Naming the first difference and the fix.
+    """
+    if json.loads((out_dir / "budget.json").read_text()) != budget:
+        raise ConfigError(f"{out_dir} holds a comparison with other tuners or budgets; choose "
+                          f"another --run-name to keep both")
+    for run_config in runs:
+        marker = run_config.run_dir / RUN_MARKER
+        if marker.is_file():
+            differences = search_differences(read_saved_config(run_config.run_dir), run_config)
+            if differences:
+                raise ConfigError(f"{out_dir} holds a comparison with other settings "
+                                  f"({first_differences(differences)}); choose another "
+                                  f"--run-name to keep both")
+
+
+def _saved(out_dir: pathlib.Path, budget: dict[str, Any]) -> CompareResult:
+    """A finished comparison as it was saved: its table, summary and report."""
+    table = pd.read_csv(out_dir / "comparison.csv")
+    run_dirs = {(row.tuner, int(row.seed)): out_dir / pathlib.Path(row.run_dir).name
+                for row in table.itertuples()}
+    return CompareResult(out_dir=out_dir, table=table, summary=summarise(table),
+                         report=(out_dir / "report.md").read_text(), budget=budget,
+                         run_dirs=run_dirs, figures=[out_dir / "plot_anytime.png"])
 
 
 def _row(name: str, seed: int, result: Any) -> dict[str, Any]:

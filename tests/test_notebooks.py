@@ -2,12 +2,16 @@
 
 Each notebook runs in a fresh kernel with `KTLAB_SMOKE_TEST=1` (about 20 s for 01 and 03,
 80 s for 02's six searches on a 2-core CPU) and writes its runs under a temporary folder.
+Run again in the same folder, a notebook trains nothing: it never overwrites, and its
+searches read finished runs back (a lost Colab session loses nothing on Drive).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import pathlib
+import re
 import sys
 
 import nbformat
@@ -18,6 +22,13 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_compare_tuners.ipynb", "03_your_own_data.ipynb"]
 INSTALL_CHECK = 'importlib.util.find_spec("pipelines") is None'
 CELL_TIMEOUT_SECONDS = 300
+DRIVE_GUARD = '"google.colab" in sys.modules'
+DRIVE_OUTPUT_DIR = "/content/drive/MyDrive/ktlab/runs"
+# `"overwrite": True`, `'overwrite': True` or `overwrite=True`, with any spacing.
+OVERWRITE = re.compile(r"""["']overwrite["']\s*:\s*True|\boverwrite\s*=\s*True""")
+SEARCH_CALLS = {"01_quickstart.ipynb": "run_search", "02_compare_tuners.ipynb": "run_compare",
+                "03_your_own_data.ipynb": "run_search"}
+READ_BACK = "holds this finished search; its results are read back"
 
 
 def read_notebook(name: str) -> nbformat.NotebookNode:
@@ -38,6 +49,44 @@ def last_output_text(notebook: nbformat.NotebookNode) -> str:
     return output["data"]["text/plain"] if "data" in output else output["text"]
 
 
+def printed(cell: nbformat.NotebookNode) -> str:
+    """What a code cell printed or logged, on standard output and standard error."""
+    return "".join(output.get("text", "") for output in cell.outputs
+                   if output.get("output_type") == "stream")
+
+
+def python_tree(cell: nbformat.NotebookNode) -> ast.Module:
+    """A code cell's syntax tree; IPython's magics (`%matplotlib inline`) are left out."""
+    return ast.parse("\n".join(line for line in cell.source.splitlines()
+                               if not line.lstrip().startswith("%")))
+
+
+def calls_to(tree: ast.AST, name: str) -> list[ast.Call]:
+    """The calls of `name` or `anything.name`."""
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and (node.func.id if isinstance(node.func, ast.Name)
+                 else getattr(node.func, "attr", None)) == name]
+
+
+def search_cell_index(notebook: nbformat.NotebookNode, name: str) -> int:
+    """The index in `notebook.cells` of the first cell that calls the notebook's search."""
+    return next(index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+                and calls_to(python_tree(cell), SEARCH_CALLS[name]))
+
+
+def resume_headings(notebook: nbformat.NotebookNode) -> list[int]:
+    """The indices in `notebook.cells` of the markdown cells headed "Resuming after a lost
+    session"; the resume cell follows its heading."""
+    return [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "markdown"
+            and re.match(r"#+ Resuming after a lost session\n", cell.source)]
+
+
+def file_bytes(folder: pathlib.Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative path, with its contents."""
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
 def test_the_three_numbered_notebooks_are_all_there():
     assert sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb")) == NOTEBOOK_NAMES
 
@@ -53,6 +102,96 @@ def test_notebook_is_output_free_and_installs_ktlab_first(name):
     assert [(cell.outputs, cell.execution_count) for cell in cells] == [([], None)] * len(cells)
     assert notebook.metadata.kernelspec.name == "python3"
     assert f"notebooks/{name}" in notebook.cells[0].source  # The Colab badge.
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_never_overwrites_and_its_searches_reuse_finished_runs(name):
+    notebook = read_notebook(name)
+    code = "\n".join(cell.source for cell in code_cells(notebook))
+    assert '"overwrite": True' not in code
+    assert not OVERWRITE.search(code)
+    searches = [call for cell in code_cells(notebook)
+                for call in calls_to(python_tree(cell), "run_search")]
+    assert len(searches) == {"01_quickstart.ipynb": 1, "02_compare_tuners.ipynb": 0,
+                             "03_your_own_data.ipynb": 2}[name]
+    for call in searches:
+        keywords = {keyword.arg: keyword.value for keyword in call.keywords}
+        assert isinstance(keywords.get("reuse_finished"), ast.Constant)
+        assert keywords["reuse_finished"].value is True
+        assert "overwrite" not in keywords
+    # No run setting turns overwriting on, whatever the spelling.
+    for cell in code_cells(notebook):
+        for node in ast.walk(python_tree(cell)):
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "overwrite":
+                        raise AssertionError(f"{name} sets overwrite: {ast.unparse(value)}")
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_first_cell_offers_google_drive_on_colab_only(name):
+    notebook = read_notebook(name)
+    setup = code_cells(notebook)[0]
+    assert DRIVE_GUARD in setup.source and DRIVE_OUTPUT_DIR in setup.source
+    tree = python_tree(setup)
+    # The opt-in flag is a plain True or False at the top of the cell.
+    flags = [node for node in tree.body if isinstance(node, ast.Assign)
+             and [ast.unparse(target) for target in node.targets] == ["USE_DRIVE"]]
+    assert len(flags) == 1 and isinstance(flags[0].value, ast.Constant)
+    assert isinstance(flags[0].value.value, bool)
+    guards = [node for node in tree.body if isinstance(node, ast.If)
+              and DRIVE_GUARD in ast.get_source_segment(setup.source, node.test)
+              and "USE_DRIVE" in ast.get_source_segment(setup.source, node.test)]
+    assert len(guards) == 1
+    guard = guards[0]
+    assert isinstance(guard.test, ast.BoolOp) and isinstance(guard.test.op, ast.And)
+    inside = set(map(id, ast.walk(guard)))
+    colab_nodes = {
+        "import": [node for node in ast.walk(tree)
+                   if (isinstance(node, ast.ImportFrom) and "google" in (node.module or ""))
+                   or (isinstance(node, ast.Import)
+                       and any("google" in alias.name for alias in node.names))],
+        "mount": [node for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and "mount" in ast.unparse(node.func)],
+        "output dir": [node for node in ast.walk(tree)
+                       if (isinstance(node, ast.Subscript)
+                           and "KTLAB_OUTPUT_DIR" in ast.unparse(node))
+                       or (isinstance(node, ast.Name) and node.id == "DRIVE_OUTPUT_DIR"
+                           and isinstance(node.ctx, ast.Load))],
+    }
+    # Importing Colab's module, mounting Drive and moving the runs all wait for the guard.
+    assert all(colab_nodes.values())
+    assert all(id(node) in inside for nodes in colab_nodes.values() for node in nodes)
+    guarded = ast.get_source_segment(setup.source, guard)
+    assert 'drive.mount("/content/drive")' in guarded
+    assert 'os.environ["KTLAB_OUTPUT_DIR"] = DRIVE_OUTPUT_DIR' in guarded
+    assert not guard.orelse
+    # The settings cell, after it, takes the run directories' folder from the variable.
+    assert 'os.environ.get("KTLAB_OUTPUT_DIR"' in code_cells(notebook)[1].source
+    # A markdown cell before the setup cell explains the flag.
+    before_setup = notebook.cells[:notebook.cells.index(setup)]
+    explained = [cell.source for cell in before_setup if cell.cell_type == "markdown"]
+    assert any("USE_DRIVE" in text and "Google Drive" in text and "/content" in text
+               for text in explained)
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_shows_how_to_resume_before_its_search(name):
+    notebook = read_notebook(name)
+    headings = resume_headings(notebook)
+    assert len(headings) == 1
+    heading = headings[0]
+    text = notebook.cells[heading].source
+    assert "setup cell" in text and "settings cell" in text and "Drive" in text
+    assert "finished" in text and "interrupted" in text
+    resume_cell = notebook.cells[heading + 1]
+    assert resume_cell.cell_type == "code"
+    assert calls_to(python_tree(resume_cell), "load_trials")
+    assert '["status"]' in resume_cell.source
+    # Setup, settings, resume section, then the search that it continues.
+    setup_index = notebook.cells.index(code_cells(notebook)[0])
+    settings_index = notebook.cells.index(code_cells(notebook)[1])
+    assert setup_index < settings_index < heading < search_cell_index(notebook, name)
 
 
 @pytest.fixture
@@ -76,10 +215,15 @@ def smoke_environment(tmp_path_factory, monkeypatch) -> pathlib.Path:
     return output_dir
 
 
-def execute(name: str) -> nbformat.NotebookNode:
+def execute(name: str, edit: tuple[str, str] | None = None) -> nbformat.NotebookNode:
+    """Runs a notebook in a fresh kernel; `edit` replaces a text in its code first."""
     import nbclient
 
     notebook = read_notebook(name)
+    if edit is not None:
+        edited = [cell for cell in code_cells(notebook) if edit[0] in cell.source]
+        assert len(edited) == 1
+        edited[0].source = edited[0].source.replace(*edit)
     client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS,
                                      kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
@@ -97,6 +241,12 @@ def test_quickstart_tunes_reloads_and_scores(smoke_environment):
     assert images(notebook) == 2
     assert "naive forecast" in last_output_text(notebook)
     assert f"{metrics['test']['mse']:.6f}"[:6] in last_output_text(notebook)
+    assert f"{metrics['search_test']['mse']:.6f}"[:6] in last_output_text(notebook)
+    # predict_run reloads the refitted model and its scalers and reproduces predictions.csv.
+    reload_cell = next(cell for cell in code_cells(notebook) if "predict_run(" in cell.source)
+    difference = re.search(r"largest difference from predictions.csv: (\S+)",
+                           printed(reload_cell))
+    assert difference is not None and float(difference.group(1)) < 1e-3
     assert not list(NOTEBOOKS_DIR.glob("runs")) and not list(NOTEBOOKS_DIR.glob("ktlab"))
 
 
@@ -116,6 +266,23 @@ def test_compare_runs_every_tuner_and_seed_and_shows_the_report(smoke_environmen
     report = code_cells(notebook)[-1].outputs[-1]["data"]["text/markdown"]
     assert report.startswith("# Tuner comparison")
     assert "| random | 42 |" in report and "plot_anytime.png" not in report
+    # Run again, the notebook reads the finished comparison back and trains nothing.
+    saved = file_bytes(out_dir)
+    again = execute("02_compare_tuners.ipynb")
+    assert file_bytes(out_dir) == saved
+    assert code_cells(again)[-1].outputs[-1]["data"]["text/markdown"] == report
+    compare_cell = again.cells[search_cell_index(again, "02_compare_tuners.ipynb")]
+    assert "holds this finished comparison; its saved results are shown" in printed(compare_cell)
+    assert "ktlab compare: run" not in printed(compare_cell)
+    assert images(again) == 1
+    # Other settings under the same RUN_NAME are refused, and nothing is touched.
+    import nbclient
+
+    with pytest.raises(nbclient.exceptions.CellExecutionError,
+                       match="holds a comparison with other settings"):
+        execute("02_compare_tuners.ipynb", edit=('SEARCH_SPACE = {"units": [8]',
+                                                 'SEARCH_SPACE = {"units": [12]'))
+    assert file_bytes(out_dir) == saved
 
 
 def test_own_data_writes_a_demo_csv_and_tunes_on_it(smoke_environment):
@@ -138,3 +305,35 @@ def test_own_data_writes_a_demo_csv_and_tunes_on_it(smoke_environment):
     assert (own_dir / "best_model.keras").is_file()
     assert "MyForecaster" in last_output_text(notebook)
     assert "naive forecast" in last_output_text(notebook)
+    # Run again, both searches, the LSTM's and the notebook's own class's, are read back.
+    saved = {path: file_bytes(path) for path in (run_dir, own_dir)}
+    again = execute("03_your_own_data.ipynb")
+    assert {path: file_bytes(path) for path in (run_dir, own_dir)} == saved
+    assert READ_BACK in printed(again.cells[search_cell_index(again, "03_your_own_data.ipynb")])
+    assert last_output_text(again) == last_output_text(notebook)
+    assert images(again) == 2
+
+
+@pytest.mark.slow
+def test_quickstart_run_again_reads_its_finished_search_back(smoke_environment):
+    first = execute("01_quickstart.ipynb")
+    run_dir = smoke_environment / "quickstart"
+    saved = file_bytes(run_dir)
+    assert {"histories.jsonl", "metrics.json", "best_model.keras"} <= set(saved)
+    resume_index = resume_headings(first)[0] + 1
+    search_index = search_cell_index(first, "01_quickstart.ipynb")
+    assert "nothing in" in printed(first.cells[resume_index])
+    assert READ_BACK not in printed(first.cells[search_index])
+
+    second = execute("01_quickstart.ipynb")
+    # Nothing trained and nothing was written: the histories, scores and model are as they were.
+    assert file_bytes(run_dir) == saved
+    assert [path.name for path in smoke_environment.iterdir()] == ["quickstart"]
+    status = printed(second.cells[resume_index])
+    assert "holds a finished search" in status and "completed" in status
+    search_output = printed(second.cells[search_index])
+    assert READ_BACK in search_output and "trial " not in search_output
+    assert images(second) == 2
+    assert last_output_text(second) == last_output_text(first)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert f"{metrics['test']['mse']:.6f}"[:6] in last_output_text(second)
