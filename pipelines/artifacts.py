@@ -116,6 +116,7 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "epochs": int(trials["epochs_trained"].sum()) if len(trials) else 0,
         "failed_trials": int((trials["status"] == "failed").sum()) if len(trials) else 0,
         "seconds": round(time.perf_counter() - started, 1),
+        "backend": keras.backend.backend(),
     }
     write_json(run_dir / "metrics.json", metrics)
     plots.write_plots(run_dir)
