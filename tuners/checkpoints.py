@@ -9,6 +9,7 @@ is kept while any of these holds:
 - its trial has not finished (it is running, or keras-tuner will run it again);
 - it is the parent of a trial that has not finished (a resumed child loads it again);
 - Hyperband may still promote it: its round's successor in its bracket is not full;
+  or ASHA may: it is below the top rung, not promoted, and the search still runs;
 - its trial has finished but the histories do not say how yet (a distributed worker
   writes its `trial_end` record just after the chief hears of it);
 - it is the best finished trial so far among those the histories record as not failed,
@@ -102,7 +103,11 @@ def checkpoint_files(project_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
 
 
 def _promotable(oracle: Any) -> set[str]:
-    """Trials in a Hyperband round whose successor round is not full yet."""
+    """Trials in a Hyperband round whose successor round is not full yet, or ASHA's."""
+    # ASHA (tuners.oracles.asha) can promote any unpromoted trial below its top rung
+    # whenever later results lift it into its rung's top fraction, so it says which.
+    if callable(getattr(oracle, "promotable_trial_ids", None)):
+        return set(oracle.promotable_trial_ids())
     if not isinstance(oracle, keras_tuner.oracles.HyperbandOracle):
         return set()
     # The brackets still running are part of the oracle's saved state.

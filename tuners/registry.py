@@ -68,4 +68,6 @@ TUNERS: dict[str, TunerSpec] = {
     # configurations come from a density model of the good ones (Falkner et al., 2018).
     "genetic": TunerSpec("tuners.oracles.genetic:GeneticOracle", budget="trials"),
     "bohb": TunerSpec("tuners.oracles.bohb:BOHBOracle", budget="epochs"),
+    # Asynchronous successive halving (Li et al., 2020), held to Hyperband's epoch total.
+    "asha": TunerSpec("tuners.oracles.asha:ASHAOracle", budget="epochs"),
 }

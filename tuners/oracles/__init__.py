@@ -4,9 +4,11 @@
   range-respecting mutation, elitism).
 - `BOHBOracle`: Hyperband whose new configurations come from a kernel density model
   (Falkner et al., 2018).
+- `ASHAOracle`: asynchronous successive halving (Li et al., 2020).
 """
 
+from tuners.oracles.asha import ASHAOracle
 from tuners.oracles.bohb import BOHBOracle
 from tuners.oracles.genetic import GeneticOracle
 
-__all__ = ["BOHBOracle", "GeneticOracle"]
+__all__ = ["ASHAOracle", "BOHBOracle", "GeneticOracle"]
