@@ -472,3 +472,18 @@ def test_history_mixin_refuses_folds_with_holdout(tmp_path) -> None:
         tuners.build_tuner("random", finite_dense(), directory=tmp_path,
                            folds=[TinyFold(0, table(), table())])
     assert recorder.VALIDATIONS == ("holdout", "walk_forward")
+
+
+def test_building_a_trials_model_collects_garbage_once(tmp_path, monkeypatch) -> None:
+    import gc
+
+    tuner = tuners.build_tuner("random", finite_dense(), directory=tmp_path, max_trials=2)
+    calls = []
+    collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *args: calls.append(args) or collect(*args))
+
+    model = tuner._try_build(keras_tuner.HyperParameters())
+
+    assert isinstance(model, keras.Model)
+    # keras-tuner's own _try_build collects twice (clear_session, then gc.collect).
+    assert len(calls) == 1
