@@ -101,7 +101,7 @@ def bad_inputs(directory: pathlib.Path) -> dict[str, tuple[list[str], str]]:
                               "max epochs must be >= 1, got 0; fix --max-epochs"),
         "unknown tuner": (["tune", "--tuner", "annealing"],
                           "unknown tuner 'annealing'; use one of hyperband, bayesian, random, "
-                          "grid, genetic, bohb"),
+                          "grid, genetic, bohb, asha"),
         "unknown model": (["tune", "--model", "resnet"],
                           "unknown model 'resnet'; use one of lstm, dense, or FILE.py:CLASS for "
                           "your own keras_tuner.HyperModel"),

@@ -41,7 +41,7 @@ def test_data_summary_of_bundled_aapl(capsys):
      "CSV file"),
     (["tune", "--tuner", "annealing"],
      "ktlab: error: unknown tuner 'annealing'; use one of hyperband, bayesian, random, grid, "
-     "genetic, bohb"),
+     "genetic, bohb, asha"),
     (["tune", "--max-epochs", "0"],
      "ktlab: error: max epochs must be >= 1, got 0; fix --max-epochs"),
     (["tune", "--factor", "1"], "ktlab: error: factor must be >= 2, got 1; fix --factor"),
