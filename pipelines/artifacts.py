@@ -13,7 +13,7 @@ import keras
 import pandas as pd
 
 import tuners
-from pipelines import plots, refit, report
+from pipelines import importance, plots, refit, report
 from pipelines.config import Config
 from pipelines.data import PreparedData, score
 from pipelines.errors import KtlabError
@@ -120,12 +120,28 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
     }
     write_json(run_dir / "metrics.json", metrics)
     plots.write_plots(run_dir)
+    _write_importance(run_dir)
     LOGGER.info(report.summary_table(trials, metrics))
     LOGGER.info(f"run directory: {run_dir}")
     return RunResult(run_dir=run_dir, config=config, best_hyperparameters=best_hyperparameters,
                      metrics=metrics, trials=trials, seconds=metrics["seconds"],
                      prepared=prepared, tuner=tuner, best_model=best_model,
                      model_data=model_data)
+
+
+def _write_importance(run_dir: pathlib.Path) -> None:
+    """Writes the hyperparameter importances when there are enough trials; never fails.
+
+    A short search has too few usable trials (a `KtlabError`): it is skipped silently. Any
+    other error is logged as a warning, since the search's results are already written.
+    """
+    try:
+        importance.write_importance(run_dir)
+    except KtlabError:
+        pass
+    except Exception as error:
+        LOGGER.warning(f"ktlab: hyperparameter importances skipped ({error}); run ktlab "
+                       f"importance {run_dir} to see why")
 
 
 def _search_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.DataFrame) -> Any:

@@ -52,6 +52,7 @@ def validate(config: Config) -> None:
         ("rolling window", "data.rolling_window", data.rolling_window, 1),
         ("moving average window", "data.moving_average_window", data.moving_average_window, 1),
         ("seed", "--seed", config.run.seed, 1),
+        ("workers", "--workers", config.run.workers, 1),
         ("batch size", "--batch-size", data.batch_size, 1),
         ("train window", "--train-window", data.train_window, data.lookback + 1),
         ("validation window", "--validation-window", data.validation_window,

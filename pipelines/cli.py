@@ -9,6 +9,7 @@ ktlab tune --resume runs/lstm-hyperband-AAPL-seed42   # continue an interrupted 
 ktlab predict runs/lstm-hyperband-AAPL-seed42 --data new_prices.csv   # forecast with a run
 ktlab tune --distributed chief --oracle-address 127.0.0.1:8470   # then workers:
 ktlab tune --distributed worker --oracle-address 127.0.0.1:8470 --tuner-id worker1
+ktlab tune --workers 2        # a chief and 2 worker processes on this machine
 ```
 
 Bad input prints one `ktlab: error: ...` line and exits with code 2, before TensorFlow
@@ -83,23 +84,53 @@ def _command_tune(args: argparse.Namespace) -> int:
     distribution = distributed.resolve(args.distributed, args.oracle_address, args.tuner_id,
                                        args.chief_timeout)
     settings = _resumed_config(args) if args.resume else _config_from_args(args)
+    _check_workers(args, settings, distribution)
     if distribution is not None and distribution.role == "worker":
+        quiet.import_tensorflow()
+        from pipelines import workers
+
+        workers.run_worker(settings, distribution, mirrored=args.mirrored)
+        return 0
+    prepared = _prepare(settings)
+    if settings.run.workers > 1:
+        # Imported before TensorFlow, which it imports itself once the worker processes
+        # have started: they import it at the same time.
+        from pipelines import local_workers
+
+        result = local_workers.run_with_workers(settings, resume=bool(args.resume),
+                                                prepared=prepared)
+    else:
         quiet.import_tensorflow()
         from pipelines import search
 
-        search.run_worker(settings, distribution, mirrored=args.mirrored)
-        return 0
-    prepared = _prepare(settings)
-    quiet.import_tensorflow()
-    from pipelines import report, search
+        result = search.run_search(settings, resume=bool(args.resume),
+                                   distribution=distribution, mirrored=args.mirrored,
+                                   prepared=prepared, progress_bars=args.verbose)
+    from pipelines import report
 
-    result = search.run_search(settings, resume=bool(args.resume), distribution=distribution,
-                               mirrored=args.mirrored, prepared=prepared,
-                               progress_bars=args.verbose)
     if args.quiet:
         print(report.summary_table(result.trials, result.metrics))
         print(f"run directory: {result.run_dir}")
     return 0
+
+
+def _check_workers(args: argparse.Namespace, settings: config.Config,
+                   distribution: distributed.Distribution | None) -> None:
+    """Refuses `--workers N` beside a role of its own or beside `--mirrored`.
+
+    A worker's `config.json` holds the chief's `workers`, which is the chief's business:
+    only a flag given to the worker itself is refused.
+    """
+    workers = settings.run.workers
+    if workers <= 1:
+        return
+    if distribution is not None and (args.workers is not None or distribution.role == "chief"):
+        raise ConfigError(f"--workers {workers} starts its own chief and workers on this "
+                          f"machine; leave out --distributed {distribution.role} (or "
+                          f"--workers)")
+    if args.mirrored:
+        raise ConfigError(f"--mirrored spreads every trial over all GPUs, which {workers} "
+                          f"workers would share; pass --mirrored or --workers, not both")
 
 
 def _command_compare(args: argparse.Namespace) -> int:
@@ -129,6 +160,24 @@ def _command_plot(args: argparse.Namespace) -> int:
     else:
         raise KtlabError(f"{directory} is neither a run directory (no histories.jsonl) nor a "
                          f"comparison (no comparison.csv); pass a folder that ktlab wrote")
+    for path in written:
+        print(path)
+    return 0
+
+
+def _command_importance(args: argparse.Namespace) -> int:
+    # Reads the run's files only: scikit-learn and matplotlib, no TensorFlow.
+    from pipelines import importance
+
+    directory = pathlib.Path(args.run_dir)
+    if not directory.is_dir():
+        raise KtlabError(f"{args.run_dir}: no such directory; pass a run directory that "
+                         f"ktlab tune wrote")
+    table = importance.run_importances(directory)
+    written = importance.write_importance(directory, table)
+    print(f"hyperparameter importance over {table.attrs['trials']} trials (random forest, "
+          f"permutation importance; in-sample, indicative only):")
+    print(importance.format_table(table))
     for path in written:
         print(path)
     return 0
@@ -167,7 +216,8 @@ def _command_brackets(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"data": _command_data, "tune": _command_tune, "compare": _command_compare,
-            "plot": _command_plot, "predict": _command_predict, "brackets": _command_brackets}
+            "plot": _command_plot, "predict": _command_predict, "brackets": _command_brackets,
+            "importance": _command_importance}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,7 +117,9 @@ class RunConfig:
     validation rows before the held-out test; `deterministic` makes TensorFlow's ops
     deterministic (slower); `tensorboard` writes TensorBoard logs with HParams under
     `RUN_DIR/tensorboard/`; `callbacks` names factories of Keras callbacks added to every
-    trial, as `"package.module:factory"` or `"file.py:factory"`.
+    trial, as `"package.module:factory"` or `"file.py:factory"`. `workers` above 1 runs the
+    search on that many worker processes of this machine, each on its share of the cores,
+    with this process as keras-tuner's chief (`pipelines.local_workers`).
     """
 
     seed: int = 42
@@ -129,6 +131,7 @@ class RunConfig:
     deterministic: bool = False
     tensorboard: bool = False
     callbacks: list[str] = dataclasses.field(default_factory=list)
+    workers: int = 1
 
 
 @dataclasses.dataclass

@@ -30,12 +30,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pathlib
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from pipelines.errors import ConfigError, KtlabError
 
@@ -47,6 +48,16 @@ ENVIRONMENT = ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUN
 POLL_SECONDS = 0.25
 TUNER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FAILURE_LIMIT_MESSAGE = "Number of consecutive failures exceeded the limit"
+
+
+class LocalWorkers(Protocol):
+    """Worker processes that a chief starts on its own machine (`pipelines.local_workers`)."""
+
+    def start(self, run_dir: pathlib.Path, distribution: Distribution) -> None:
+        """Starts the workers on the chief's run directory and address."""
+
+    def check(self) -> None:
+        """Raises a `KtlabError` when a worker ended before the search did."""
 
 
 class ChiefUnreachableError(KtlabError):
@@ -68,6 +79,9 @@ class Distribution:
         tuner_id: keras-tuner's tuner id: `chief` for the chief, a unique name for each
             worker (a restarted worker takes its old name to finish its trial).
         chief_timeout: Seconds a worker waits for the chief to answer.
+        local_workers: For a chief that starts its own workers on this machine (`ktlab
+            tune --workers N`, `pipelines.local_workers`): it starts them once it listens
+            and stops serving when one of them fails.
     """
 
     role: str
@@ -75,6 +89,8 @@ class Distribution:
     port: int
     tuner_id: str
     chief_timeout: float = DEFAULT_CHIEF_TIMEOUT
+    local_workers: LocalWorkers | None = dataclasses.field(default=None, compare=False,
+                                                            repr=False)
 
     @property
     def address(self) -> str:
@@ -325,12 +341,16 @@ def _make_servicer(oracle: Any) -> Any:
 
 
 def serve(tuner: Any, distribution: Distribution,
-          on_poll: Callable[[], None] | None = None) -> None:
+          on_poll: Callable[[], None] | None = None,
+          on_listening: Callable[[], None] | None = None,
+          watch: Callable[[], None] | None = None) -> None:
     """Runs the chief: serves the oracle to the workers until the search is over.
 
     Returns once every worker that asked for a trial has been told to stop and no trial
     is running. `on_poll` is called under the oracle's lock about four times a second
-    (to print finished trials, or delete checkpoints no trial will need).
+    (to print finished trials, or delete checkpoints no trial will need). `on_listening`
+    is called once the chief listens, and `watch` after each poll, outside the lock, while
+    the search goes on: an error it raises stops the serving.
 
     Raises:
         ConfigError: If the chief cannot listen on its address.
@@ -357,12 +377,17 @@ def serve(tuner: Any, distribution: Distribution,
                           f"--oracle-address")
     server.start()
     try:
+        if on_listening is not None:
+            on_listening()
         while True:
             time.sleep(POLL_SECONDS)
             if on_poll is not None:
                 _locked(lambda oracle: on_poll())(oracle)
             if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
                 break
+            # Outside the lock: keras-tuner's lock is not released when a call raises.
+            if watch is not None:
+                watch()
     finally:
         server.stop(grace=None)
     if servicer.failure is not None:

@@ -46,6 +46,7 @@ FLAG_KEYS = {
     "refit": ("run", "refit"),
     "deterministic": ("run", "deterministic"),
     "tensorboard": ("run", "tensorboard"),
+    "workers": ("run", "workers"),
 }
 
 
@@ -163,6 +164,10 @@ def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
                        help="continue the interrupted search in RUN_DIR with its saved "
                             "settings (rerunning the same command does too)")
     group = parser.add_argument_group("distributed tuning (keras-tuner's chief and workers)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="run the search on N worker processes of this machine, each on "
+                            "its share of the cores, with this one as the chief (default 1: "
+                            "one process)")
     group.add_argument("--distributed", choices=("chief", "worker"),
                        help="chief: hand out trials and write the results; worker: train "
                             "trials (also set by KERASTUNER_TUNER_ID)")
@@ -200,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a count (3: seed, seed+1000, seed+2000) or a list such as 1,2,3")
     plot = commands.add_parser("plot", help="redraw the plots of a run or comparison folder")
     plot.add_argument("run_dir", metavar="RUN_DIR", help="a run or comparison directory")
+    ranking = commands.add_parser(
+        "importance", help="rank the hyperparameters by how much they mattered to the score")
+    ranking.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     forecast = commands.add_parser("predict", help="forecast with a finished run's best model")
     forecast.add_argument("run_dir", metavar="RUN_DIR",
                           help="a run directory that ktlab tune finished")

@@ -7,6 +7,7 @@ histories file, and the chief writes the results as a search in one process does
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ from pipelines import callbacks as trial_callbacks
 from pipelines import distributed, progress, report
 from pipelines.build import make_hypermodel, make_pipeline
 from pipelines.config import Config
+from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
 from pipelines.progress import LOGGER
 from pipelines.run_dir import RUN_MARKER, first_differences, read_saved_config, search_differences
@@ -25,9 +27,13 @@ from pipelines.search import (
     seed_everything,
 )
 
+# How long a worker waits before it asks the chief again for a trial it could not have yet.
+IDLE_SECONDS = 0.2
+
 
 def run_worker(config: Config, distribution: distributed.Distribution, *,
-               verbose: bool = True, mirrored: bool = False) -> int:
+               verbose: bool = True, mirrored: bool = False,
+               prepared: PreparedData | None = None) -> int:
     """Runs a distributed worker: trains the trials the chief hands out, until it says stop.
 
     The worker appends its histories to `histories-<tuner_id>.jsonl` in the chief's run
@@ -38,6 +44,8 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
         distribution: The worker's id, the chief's address and how long to wait for it.
         verbose: Log a line per finished trial (the `ktlab` logger).
         mirrored: Spread each trial over this machine's GPUs.
+        prepared: Data already prepared from `config.data` (a local worker prepares it
+            while its chief starts); None prepares it here.
 
     Returns:
         How many trials this worker ran.
@@ -61,7 +69,8 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
         raise ConfigError(f"this worker's settings differ from the chief's: "
                           f"{first_differences(differences)}; start it with the chief's "
                           f"(ktlab tune --resume {run_dir} --distributed worker ...)")
-    prepared = make_pipeline(config).prepare()
+    if prepared is None:
+        prepared = make_pipeline(config).prepare()
     folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
     hypermodel = make_hypermodel(config, prepared)
     search_callbacks = trial_callbacks.trial_callbacks(config, run_dir)
@@ -81,6 +90,7 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
                                        run_dir / distribution.history_filename, on_trial_end,
                                        resuming=True, mirrored=mirrored)
             seed_everything(config)
+            _pause_when_idle(tuner)
             LOGGER.info(f"ktlab: worker {distribution.tuner_id} of the chief at "
                         f"{distribution.address}; run directory {run_dir}")
             tuner.search(**prepared.fit_kwargs(), epochs=config.tuner.max_epochs,
@@ -118,9 +128,35 @@ def serve_chief(tuner: Any, distribution: distributed.Distribution,
                         f"{report.format_value(trial.score)}")
         listener.prune_now()
 
-    LOGGER.info(f"ktlab: chief listening on {distribution.address}; start workers with "
-                f"`ktlab tune --distributed worker --oracle-address {distribution.address} "
-                f"--tuner-id NAME` and the same settings")
-    distributed.serve(tuner, distribution, on_poll=on_poll)
+    local = distribution.local_workers
+    if local is None:
+        LOGGER.info(f"ktlab: chief listening on {distribution.address}; start workers with "
+                    f"`ktlab tune --distributed worker --oracle-address "
+                    f"{distribution.address} --tuner-id NAME` and the same settings")
+        distributed.serve(tuner, distribution, on_poll=on_poll)
+        return
+    distributed.serve(tuner, distribution, on_poll=on_poll,
+                      on_listening=lambda: local.start(listener.run_dir, distribution),
+                      watch=local.check)
 
 
+
+
+def _pause_when_idle(tuner: Any) -> None:
+    """Makes a worker wait a moment before it asks again when the chief has no trial yet.
+
+    keras-tuner's worker asks again at once (Hyperband has nothing to hand out while the
+    last trials of its brackets run), so an idle worker and the chief would spin on both
+    ends of the connection and take CPU from the workers that train.
+    """
+    from keras_tuner.src.engine import trial as trial_module
+
+    create_trial = tuner.oracle.create_trial
+
+    def create_trial_or_wait(tuner_id: str) -> Any:
+        trial = create_trial(tuner_id)
+        if trial.status == trial_module.TrialStatus.IDLE:
+            time.sleep(IDLE_SECONDS)
+        return trial
+
+    tuner.oracle.create_trial = create_trial_or_wait

@@ -1,0 +1,369 @@
+"""`ktlab tune --workers N`: one search on N worker processes of this machine.
+
+The calling process becomes keras-tuner's chief on a free port of 127.0.0.1 (see
+`pipelines.workers.serve_chief`). It starts N worker processes first, each limited to its
+share of the cores, so that they import TensorFlow and prepare the data while it does the
+same; each then waits for the chief to listen, which it does only once the run directory
+holds its `config.json`. The workers train the trials; the chief writes the same results
+as a search in one process, and the run directory holds one histories file per worker
+(`histories-worker-1.jsonl`, ...), which `tuners.load_histories` and `tuners.load_trials`
+merge, and each worker's output in `workers/worker-1.log`, ...
+
+```python
+from pipelines.local_workers import run_with_workers
+
+result = run_with_workers(load_config("configs/default.toml"), workers=2)
+```
+
+A worker that exits before the search ends stops the chief with one line, and every
+worker still running is stopped when the chief stops, for whatever reason. A worker
+process runs `python -m pipelines.local_workers` (`main` below); TensorFlow is imported
+only inside the functions here, so that a worker imports it quietly (`pipelines.quiet`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from typing import IO, TYPE_CHECKING
+
+from pipelines import build, distributed, progress, quiet
+from pipelines.config import Config, load_config
+from pipelines.errors import ConfigError, KtlabError
+from pipelines.progress import LOGGER
+
+if TYPE_CHECKING:
+    from pipelines.artifacts import RunResult
+    from pipelines.data import PreparedData
+
+HOST = "127.0.0.1"
+LOG_FOLDER = "workers"
+# TensorFlow sizes its two thread pools from these when it starts (checked on TensorFlow
+# 2.21: a process started with 1 runs fewer threads); OpenMP and OpenBLAS read the third.
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+# How long workers that were told to stop get to exit on their own after the search.
+EXIT_SECONDS = 30.0
+# How long a terminated worker gets before it is killed.
+TERMINATE_SECONDS = 5.0
+# How often a worker that waits for its chief to listen looks whether the chief is alive.
+PARENT_POLL_SECONDS = 1.0
+# The end of a worker's log read for the line that says why it stopped.
+LOG_TAIL_BYTES = 4096
+# Linux's prctl option that signals a process when its parent ends.
+PR_SET_PDEATHSIG = 1
+
+
+class WorkerFailedError(KtlabError):
+    """A local worker process ended before the search did."""
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port of `host` that no process listens on now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, available: int | None = None) -> int:
+    """Each worker's share of the cores: at least one thread."""
+    return max(1, (cores() if available is None else available) // workers)
+
+
+def worker_settings(config: Config) -> dict:
+    """The settings a worker process is given: `config`, with an absolute output folder.
+
+    The worker checks them against the chief's `config.json` once the chief listens.
+    """
+    settings = config.to_dict()
+    settings["run"].update(output_dir=str(pathlib.Path(config.run.output_dir).resolve()),
+                           overwrite=False)
+    return settings
+
+
+class WorkerPool:
+    """The worker processes of one search.
+
+    Args:
+        workers: How many worker processes to start.
+        threads: Threads for each worker's TensorFlow; None gives each its share of the
+            cores.
+    """
+
+    def __init__(self, workers: int, threads: int | None = None) -> None:
+        self.names = [f"worker-{number}" for number in range(1, workers + 1)]
+        self.threads = threads_per_worker(workers) if threads is None else threads
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, pathlib.Path] = {}
+        self.startup_logs: dict[str, pathlib.Path] = {}
+        self._startup_dir: pathlib.Path | None = None
+        self._files: list[IO[bytes]] = []
+        self._all_exited = False
+        self.listening = False
+
+    def command(self, config: Config, distribution: distributed.Distribution,
+                name: str) -> list[str]:
+        """The command line of worker `name`."""
+        return [sys.executable, "-m", "pipelines.local_workers", "--tuner-id", name,
+                "--oracle-address", distribution.address, "--chief-timeout",
+                f"{distribution.chief_timeout:g}", "--startup-log",
+                str(self.startup_logs[name]), "--settings",
+                json.dumps(worker_settings(config))]
+
+    def environment(self) -> dict[str, str]:
+        """The workers' environment: this one, with their thread limits."""
+        environ = {name: value for name, value in os.environ.items()
+                   if name not in distributed.ENVIRONMENT}
+        environ.update({name: str(self.threads) for name in THREAD_VARIABLES})
+        # Each line of a worker's log is written as it happens, not when a buffer fills.
+        environ["PYTHONUNBUFFERED"] = "1"
+        # gRPC logs at INFO level that the chief closed the connection, which it does at
+        # the end of every search.
+        environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        return environ
+
+    def launch(self, config: Config, distribution: distributed.Distribution) -> None:
+        """Starts every worker; each waits for the chief at `distribution.address`.
+
+        Until the chief listens, a worker writes to a startup log in a temporary folder
+        (the run directory may not exist yet, or be about to be cleared by `overwrite`);
+        then it copies that log into `RUN_DIR/workers/<name>.log` and appends to it.
+        """
+        self._startup_dir = pathlib.Path(tempfile.mkdtemp(prefix="ktlab-workers-"))
+        environ = self.environment()
+        log_dir = config.run_dir.resolve() / LOG_FOLDER
+        for name in self.names:
+            self.logs[name] = log_dir / f"{name}.log"
+            self.startup_logs[name] = self._startup_dir / f"{name}.log"
+            log = open(self.startup_logs[name], "wb")  # noqa: SIM115 (closed in stop())
+            self._files.append(log)
+            # A session of its own: Ctrl-C reaches the chief only, which stops the workers.
+            self.processes[name] = subprocess.Popen(
+                self.command(config, distribution, name), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, env=environ, start_new_session=True)
+
+    def start(self, run_dir: pathlib.Path, distribution: distributed.Distribution) -> None:
+        """Called once the chief listens: the workers find it on their own."""
+        self.listening = True
+        LOGGER.info(f"ktlab: chief on {distribution.address} with {len(self.names)} worker "
+                    f"processes of {self.threads} thread{'s' * (self.threads != 1)} each; "
+                    f"their output goes to {run_dir / LOG_FOLDER}")
+
+    def check(self) -> None:
+        """Raises when a worker failed, or every worker ended, before the search did.
+
+        Every worker exits with code 0 once the chief has told it to stop, and the chief
+        then stops serving at its next look; so workers that all ended are an error only
+        when the chief still serves at the look after the one that saw them end.
+
+        Raises:
+            WorkerFailedError: Naming the worker, its exit code and its log.
+        """
+        codes = {name: process.poll() for name, process in self.processes.items()}
+        for name, code in codes.items():
+            if code not in (None, 0):
+                raise WorkerFailedError(self._failure(name, code))
+        if codes and all(code == 0 for code in codes.values()):
+            if self._all_exited:
+                raise WorkerFailedError(f"every worker ended before the search did; see "
+                                        f"the logs in {next(iter(self.logs.values())).parent}")
+            self._all_exited = True
+
+    def stop(self, grace: float = 0.0) -> None:
+        """Lets the workers exit within `grace` seconds, then terminates or kills them."""
+        running = [process for process in self.processes.values() if process.poll() is None]
+        for process in running:
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+        for process in running:
+            try:
+                process.wait(timeout=TERMINATE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in self._files:
+            log.close()
+        self._files.clear()
+        if self._startup_dir is not None:
+            shutil.rmtree(self._startup_dir, ignore_errors=True)
+
+    def _failure(self, name: str, code: int) -> str:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        log = self.logs[name]
+        reason = _last_line(log) if log.exists() else _last_line(self.startup_logs[name])
+        where = (f"; see {log}, and rerun with --resume to continue" if log.exists() else
+                 " while it started")
+        return f"{name} {how} before the search ended{f' ({reason})' if reason else ''}{where}"
+
+
+def _last_line(path: pathlib.Path, limit: int = 200) -> str:
+    """The last non-empty line of a log, shortened to `limit` characters."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(max(log.seek(0, os.SEEK_END) - LOG_TAIL_BYTES, 0))
+            lines = log.read().decode("utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    line = lines[-1].strip() if lines else ""
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def run_with_workers(config: Config, workers: int | None = None, *,
+                     prepared: PreparedData | None = None, verbose: bool = True,
+                     resume: bool = False, reuse_finished: bool = False) -> RunResult:
+    """Runs one search on `workers` worker processes of this machine, this one the chief.
+
+    With one worker it is `search.run_search` in this process. The workers are separate
+    processes, so the model and the callbacks must be ones that `config` names (a
+    `HyperModel` instance or a callback object of this process cannot be handed over:
+    `run_search` takes those).
+
+    Args:
+        config: The run's configuration.
+        workers: Worker processes; None takes `config.run.workers`.
+        prepared: Data already prepared from `config.data`; None prepares it here.
+        verbose: Log a line per ended trial and a summary.
+        resume: Require a search to resume (`ktlab tune --resume`).
+        reuse_finished: Read a finished search's results back instead of refusing.
+
+    Returns:
+        The run's results, with the same files as a search in one process.
+
+    Raises:
+        KtlabError: As `run_search` does, and `WorkerFailedError` when a worker ends
+            before the search does (the run directory can then be resumed).
+    """
+    workers = config.run.workers if workers is None else workers
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}; fix --workers")
+    if workers == 1:
+        quiet.import_tensorflow()
+        from pipelines import search
+
+        return search.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
+                                 reuse_finished=reuse_finished)
+    pool = WorkerPool(workers)
+    distribution = distributed.Distribution("chief", HOST, free_port(), "chief",
+                                            local_workers=pool)
+    try:
+        pool.launch(config, distribution)
+        # The workers import TensorFlow while this process does, each on its own core.
+        quiet.import_tensorflow()
+        from pipelines import search
+
+        result = search.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
+                                   reuse_finished=reuse_finished, distribution=distribution)
+    except BaseException:
+        pool.stop()
+        raise
+    if not pool.listening:
+        # A finished search read back: the chief never listened, and no worker would end.
+        pool.stop()
+        return result
+    # The workers were told to stop before the chief wrote the results; most are gone.
+    pool.stop(grace=EXIT_SECONDS)
+    for name, process in pool.processes.items():
+        if process.returncode != 0:
+            LOGGER.warning(f"ktlab: {name} exited with code {process.returncode} after the "
+                           f"search; see {pool.logs[name]}")
+    return result
+
+
+def _wait_for_chief(distribution: distributed.Distribution) -> None:
+    """Waits for the chief that started this process to listen, as long as it lives.
+
+    Raises:
+        KtlabError: If the chief's process ended first.
+    """
+    chief = os.getppid()
+    probe = dataclasses.replace(distribution, chief_timeout=PARENT_POLL_SECONDS)
+    while True:
+        try:
+            distributed.wait_for_chief(probe)
+            return
+        except distributed.ChiefUnreachableError:
+            if os.getppid() != chief:
+                raise KtlabError("the chief that started this worker ended before it "
+                                 "listened") from None
+
+
+def _end_with_the_chief() -> None:
+    """Asks Linux to end this process when the chief's process ends, even when killed.
+
+    The chief stops its workers when it stops with an error or Ctrl-C; a chief that is
+    killed cannot, and its workers would otherwise train until their next request fails.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+
+
+def _write_output_to(log: pathlib.Path, startup_log: pathlib.Path) -> None:
+    """Points standard output and error at `log`, after what the startup log holds."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(log, "ab") as target:
+        target.write(startup_log.read_bytes() if startup_log.exists() else b"")
+    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.dup2(descriptor, 1)
+    os.dup2(descriptor, 2)
+    os.close(descriptor)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A local worker process: prepares the data, waits for its chief, trains its trials."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.local_workers",
+                                     description="A worker of `ktlab tune --workers N`.")
+    parser.add_argument("--tuner-id", required=True)
+    parser.add_argument("--oracle-address", required=True)
+    parser.add_argument("--chief-timeout", type=float, required=True)
+    parser.add_argument("--startup-log", type=pathlib.Path, required=True)
+    parser.add_argument("--settings", type=json.loads, required=True)
+    args = parser.parse_args(argv)
+    _end_with_the_chief()
+    quiet.set_environment()
+    progress.show_progress(logging.INFO, to_stdout=True)
+    try:
+        settings = load_config(None, args.settings)
+        distribution = distributed.resolve("worker", args.oracle_address, args.tuner_id,
+                                           args.chief_timeout)
+        quiet.import_tensorflow()
+        from pipelines import workers
+
+        prepared = build.make_pipeline(settings).prepare()
+        _wait_for_chief(distribution)
+        _write_output_to(settings.run_dir / LOG_FOLDER / f"{distribution.tuner_id}.log",
+                         args.startup_log)
+        workers.run_worker(settings, distribution, prepared=prepared)
+    except KtlabError as error:
+        print(f"ktlab: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""`ktlab tune --workers N`: a chief and N worker processes on this machine.
+
+The searches run real `python -m pipelines tune --distributed worker` processes, started by
+the chief on a free port of 127.0.0.1; the chief stops every worker it started, whatever
+happens.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import make_prices, yahoo_csv
+
+from pipelines import config, local_workers
+from pipelines.cli import main
+from tuners import schedule
+
+SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
+
+
+@pytest.fixture
+def tiny_flags(tmp_path) -> list[str]:
+    path = tmp_path / "prices.csv"
+    path.write_text(yahoo_csv(make_prices(160)))
+    return ["--data", str(path), "--lookback", "5", "--test-size", "20",
+            "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
+            "--search-space", SPACE, "--run-name", "shared", "--max-epochs", "2",
+            "--factor", "2"]
+
+
+def trial_ends(path) -> set[str]:
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return {record["trial_id"] for record in records if record["event"] == "trial_end"}
+
+
+@pytest.mark.slow
+def test_two_local_workers_write_the_files_of_a_search_in_one_process(tiny_flags, tmp_path,
+                                                                      capsys):
+    code = main(["tune", *tiny_flags, "--workers", "2"])
+
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    run_dir = tmp_path / "runs" / "shared"
+    plan = schedule.keras_tuner_schedule(2, 2)
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial_id": str})
+    # The same trials and epochs as a search in one process: Hyperband's schedule.
+    assert len(trials) == plan.total_trials == 5
+    assert trials["epochs"].sum() == plan.total_epochs == 7
+    assert trials["status"].isin(["completed", "stopped_early"]).all()
+    files = sorted(path.name for path in run_dir.glob("histories*.jsonl"))
+    assert files == ["histories-worker-1.jsonl", "histories-worker-2.jsonl"]
+    by_worker = [trial_ends(run_dir / name) for name in files]
+    # Both workers trained, and every trial was trained by one of them only.
+    assert all(by_worker)
+    assert set.union(*by_worker) == set(trials["trial_id"])
+    assert sum(map(len, by_worker)) == 5
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["trials"] == 5
+    for name in ("best_model.keras", "best_hyperparameters.json", "predictions.csv",
+                 "preprocessor.joblib", "plot_histories.png"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "config.json").read_text())["run"]["workers"] == 2
+    for number, ended in enumerate(by_worker, start=1):
+        log = (run_dir / "workers" / f"worker-{number}.log").read_text()
+        assert f"ktlab: worker worker-{number} ran {len(ended)} trials" in log
+    threads = local_workers.threads_per_worker(2)
+    assert (f"with 2 worker processes of {threads} thread{'s' * (threads != 1)} each"
+            in output.out)
+
+
+def worker_pids(marker: str) -> list[int]:
+    """The ids of the local worker processes whose command line holds `marker`."""
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "pipelines.local_workers" in command and marker in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_an_interrupted_chief_stops_its_workers_and_the_search_resumes(tiny_flags, tmp_path,
+                                                                      capsys):
+    flags = [*tiny_flags[:-4], "--tuner", "random", "--max-trials", "4", "--max-epochs", "20",
+             "--patience", "20"]
+    run_dir = tmp_path / "runs" / "shared"
+    with open(tmp_path / "chief.log", "w") as log:
+        chief = subprocess.Popen([sys.executable, "-m", "pipelines", "tune", *flags,
+                                  "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            ended = 0
+            while ended < 1 and time.monotonic() < deadline and chief.poll() is None:
+                time.sleep(0.1)
+                # Counted in the text: a line may be half written while it is read.
+                ended = sum(path.read_text().count('"event": "trial_end"')
+                            for path in run_dir.glob("histories-worker-*.jsonl"))
+            workers = worker_pids(str(tmp_path))
+            chief.send_signal(signal.SIGINT)
+            chief.wait(timeout=60)
+        finally:
+            if chief.poll() is None:
+                chief.kill()
+                chief.wait()
+    assert 1 <= ended < 4, (tmp_path / "chief.log").read_text()
+    assert len(workers) == 2
+    # The chief stopped both workers before it exited.
+    assert worker_pids(str(tmp_path)) == []
+
+    code = main(["tune", "--resume", str(run_dir), "--workers", "2"])
+
+    assert code == 0, capsys.readouterr().err
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial_id": str})
+    assert trials["trial_id"].tolist() == ["0", "1", "2", "3"]
+    assert trials["status"].isin(["completed", "stopped_early"]).all()
+    assert json.loads((run_dir / "metrics.json").read_text())["trials"] == 4
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--workers", "0"], "workers must be >= 1, got 0; fix --workers"),
+    (["--workers", "2", "--distributed", "chief"],
+     "--workers 2 starts its own chief and workers on this machine; leave out --distributed "
+     "chief (or --workers)"),
+    (["--workers", "2", "--mirrored"],
+     "--mirrored spreads every trial over all GPUs, which 2 workers would share; pass "
+     "--mirrored or --workers, not both"),
+])
+def test_bad_workers_settings_are_one_line(tiny_flags, tmp_path, capsys, flags, message):
+    code = main(["tune", *tiny_flags, *flags])
+
+    output = capsys.readouterr()
+    assert code == 2
+    assert output.err == f"ktlab: error: {message}\n"
+    assert output.out == ""
+    assert not (tmp_path / "runs").exists()
+
+
+# A worker that fails at once, before the chief listens; one that fails once the chief
+# listens, with a log in the run directory; and one that sleeps until it is stopped.
+FAILS_AT_ONCE = "import sys; print('worker: error: no GPU left'); sys.exit(3)"
+FAILS_LATER = r"""
+import pathlib, socket, sys, time
+host, port = {address!r}.split(":")
+while True:
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+log = pathlib.Path({log!r})
+log.parent.mkdir(parents=True, exist_ok=True)
+log.write_text("Traceback (most recent call last):\nMemoryError: out of memory\n")
+sys.exit(3)
+"""
+SLEEPS = "import time; time.sleep(600)"
+
+
+@pytest.mark.parametrize("when", ["at_once", "later"])
+def test_a_worker_that_fails_stops_the_chief_and_the_other_workers(tiny_flags, tmp_path,
+                                                                   monkeypatch, when):
+    log = tmp_path / "runs" / "shared" / "workers" / "worker-1.log"
+    pools = []
+    launch = local_workers.WorkerPool.launch
+
+    def command(self, settings, distribution, name):
+        failing = (FAILS_AT_ONCE if when == "at_once" else
+                   FAILS_LATER.format(address=distribution.address, log=str(log)))
+        return [sys.executable, "-c", failing if name == "worker-1" else SLEEPS]
+
+    def recorded_launch(self, settings, distribution):
+        pools.append(self)
+        launch(self, settings, distribution)
+
+    monkeypatch.setattr(local_workers.WorkerPool, "command", command)
+    monkeypatch.setattr(local_workers.WorkerPool, "launch", recorded_launch)
+    settings = config.load_config(None, {
+        "data": {"source": tiny_flags[1], "lookback": 5, "test_size": 20,
+                 "validation_size": 20},
+        "model": {"search_space": json.loads(SPACE)},
+        "tuner": {"max_epochs": 2, "factor": 2},
+        "run": {"output_dir": str(tmp_path / "runs"), "run_name": "shared"}})
+
+    with pytest.raises(local_workers.WorkerFailedError) as raised:
+        local_workers.run_with_workers(settings, 2, verbose=False)
+
+    if when == "at_once":
+        # It failed while it started, so it has no log in the run directory: the reason
+        # comes from its startup log, which is gone with the chief.
+        assert str(raised.value) == ("worker-1 exited with code 3 before the search ended "
+                                     "(worker: error: no GPU left) while it started")
+        assert not log.exists()
+    else:
+        assert str(raised.value) == (f"worker-1 exited with code 3 before the search ended "
+                                     f"(MemoryError: out of memory); see {log}, and rerun "
+                                     f"with --resume to continue")
+    assert not pools[0].startup_logs["worker-1"].exists()
+    # The sleeping worker was terminated, and reaped, before the error reached the caller.
+    processes = pools[0].processes
+    assert processes["worker-1"].returncode == 3
+    assert processes["worker-2"].returncode == -signal.SIGTERM
+
+
+def test_each_worker_gets_its_share_of_the_cores():
+    assert local_workers.threads_per_worker(2, available=2) == 1
+    assert local_workers.threads_per_worker(3, available=2) == 1
+    assert local_workers.threads_per_worker(2, available=16) == 8
+    environ = local_workers.WorkerPool(2, threads=3).environment()
+    assert [environ[name] for name in local_workers.THREAD_VARIABLES] == ["3", "3", "3"]
+    assert "KERASTUNER_TUNER_ID" not in environ
