@@ -145,10 +145,11 @@ def check_tuner_names(config: Config, tuner_names: list[str]) -> None:
     if not tuner_names or unknown or len(set(tuner_names)) != len(tuner_names):
         raise ConfigError(f"--tuners must name distinct tuners from "
                           f"{', '.join(tuners.TUNERS)}; got {','.join(tuner_names)}")
-    if config.tuner.validation == "walk_forward" and any(
-            tuners.TUNERS[name].budget == "epochs" for name in tuner_names):
-        raise ConfigError("walk-forward validation cannot be compared with hyperband or bohb; "
-                          "use --validation holdout or leave them out of --tuners")
+    epoch_budget = [name for name in tuner_names if tuners.TUNERS[name].budget == "epochs"]
+    if config.tuner.validation == "walk_forward" and epoch_budget:
+        raise ConfigError(f"walk-forward validation cannot be compared with "
+                          f"{', '.join(epoch_budget)}, which resume configurations from "
+                          f"checkpoints; use --validation holdout or leave them out of --tuners")
 
 
 def run_compare(config: Config, tuner_names: list[str] | None = None,
