@@ -13,13 +13,17 @@ import pandas
 # Substrings of a metric's name that tell which way is better; the first match wins.
 MINIMIZED = ("loss", "mae", "mse", "rmse", "mape", "error", "crossentropy")
 MAXIMIZED = ("acc", "auc", "precision", "recall")
+# What the tuner measures on each trial's trained model (`tuners.measures`), not a Keras
+# metric: the parameter count and the median time to predict one batch. Both minimized.
+MEASURED = ("params", "latency_ms")
 
 
 def objective_direction(name: str) -> str:
     """Infers whether a metric is minimized or maximized from its name.
 
     Args:
-        name: A metric name such as `"val_loss"`, `"val_rmse"` or `"val_accuracy"`.
+        name: A metric name such as `"val_loss"`, `"val_rmse"` or `"val_accuracy"`, or a
+            measure of the model (`MEASURED`: `"params"`, `"latency_ms"`), minimized.
 
     Returns:
         `"min"` or `"max"`.
@@ -28,7 +32,7 @@ def objective_direction(name: str) -> str:
         ValueError: If the name says neither.
     """
     lowered = name.lower()
-    if any(part in lowered for part in MINIMIZED):
+    if lowered in MEASURED or any(part in lowered for part in MINIMIZED):
         return "min"
     if any(part in lowered for part in MAXIMIZED):
         return "max"
@@ -41,12 +45,13 @@ def objective_direction(name: str) -> str:
 def usable_scores(trials: pandas.DataFrame) -> pandas.Series:
     """Each trial's score where it may count, NaN where it may not.
 
-    A score counts when it is finite and its trial completed or stopped early. keras-tuner
-    ranks a trial whose loss went NaN after its first epoch by the score of the epochs
-    before it; the histories mark such a trial failed, so its score never counts.
+    A score counts when it is finite and its trial completed, stopped early or was pruned
+    (`tuners.pruning`; its score is its best epoch's). keras-tuner ranks a trial whose
+    loss went NaN after its first epoch by the score of the epochs before it; the
+    histories mark such a trial failed, so its score never counts.
     """
     scores = pandas.to_numeric(trials["score"], errors="coerce").astype("float64")
-    finished = trials["status"].isin(("completed", "stopped_early"))
+    finished = trials["status"].isin(("completed", "stopped_early", "pruned"))
     finite = scores.map(lambda value: math.isfinite(value))
     return scores.where(finished & finite)
 

@@ -36,12 +36,16 @@ class TunerSpec:
         tunes_initial_points: Whether the oracle takes `num_initial_points` (random
             trials before its model of the objective takes over).
         needs_finite_space: Whether every hyperparameter must have finitely many values.
+        plan: For an epoch-budget oracle that does not plan Hyperband's trials and
+            epochs, where to import its planner from, `"package.module:function"`; see
+            `planned_budget`.
     """
 
     oracle: type | str
     budget: str
     tunes_initial_points: bool = False
     needs_finite_space: bool = False
+    plan: str | None = None
 
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
@@ -56,6 +60,19 @@ class TunerSpec:
         module_name, _, class_name = self.oracle.partition(":")
         return getattr(importlib.import_module(module_name), class_name)
 
+    def planned_budget(self, max_epochs: int, factor: int, hyperband_iterations: int,
+                       options: dict | None = None) -> tuple[int, float]:
+        """An epoch-budget oracle's planned `(trials, epochs)`: Hyperband's schedule's,
+        or what its `plan` function, called with these arguments, returns."""
+        if self.plan is None:
+            from tuners import schedule
+
+            hyperband = schedule.keras_tuner_schedule(max_epochs, factor, hyperband_iterations)
+            return hyperband.total_trials, hyperband.total_epochs
+        module_name, _, function_name = self.plan.partition(":")
+        planner = getattr(importlib.import_module(module_name), function_name)
+        return planner(max_epochs, factor, hyperband_iterations, options or {})
+
 
 TUNERS: dict[str, TunerSpec] = {
     "hyperband": TunerSpec("keras_tuner.oracles:HyperbandOracle", budget="epochs"),
@@ -68,6 +85,12 @@ TUNERS: dict[str, TunerSpec] = {
     # configurations come from a density model of the good ones (Falkner et al., 2018).
     "genetic": TunerSpec("tuners.oracles.genetic:GeneticOracle", budget="trials"),
     "bohb": TunerSpec("tuners.oracles.bohb:BOHBOracle", budget="epochs"),
-    # Asynchronous successive halving (Li et al., 2020), held to Hyperband's epoch total.
-    "asha": TunerSpec("tuners.oracles.asha:ASHAOracle", budget="epochs"),
+    # Asynchronous successive halving (Li et al., 2020), held to Hyperband's epoch total
+    # in more, mostly shorter trials than Hyperband's.
+    "asha": TunerSpec("tuners.oracles.asha:ASHAOracle", budget="epochs",
+                      plan="tuners.rungs:planned_budget"),
+    # Population-based training (Jaderberg et al., 2017): members trained in intervals,
+    # the weakest copying and perturbing the strongest; about Hyperband's epochs.
+    "pbt": TunerSpec("tuners.oracles.pbt:PBTOracle", budget="epochs",
+                     plan="tuners.population:planned_budget"),
 }

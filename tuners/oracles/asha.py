@@ -16,46 +16,12 @@ from typing import Any
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors, schedule
+from tuners import errors
+from tuners.rungs import default_epoch_budget, rung_epochs
 
 # The keys this oracle adds to a trial's values, as `HyperbandOracle` does, so that
 # `EpochBudgetTuner`, the histories and the plots treat its trials like Hyperband's.
 SCHEDULE_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round")
-
-
-def rung_epochs(max_epochs: int, factor: int, min_epochs: int = 1) -> tuple[int, ...]:
-    """The epoch budget of each rung: `r, r*eta, r*eta**2, ...`, ending at `max_epochs`.
-
-    The top rung always trains to `max_epochs`. A geometric budget below it is kept only
-    when the last step up to `max_epochs` is at least `sqrt(factor)`, so the rungs stay
-    about `factor` apart: `max_epochs=10, factor=3` gives 1, 3, 10 rather than a 9 -> 10
-    rung that would promote a third of its configurations for a single epoch.
-
-    Args:
-        max_epochs: The top rung's budget, at least `min_epochs`.
-        factor: The reduction factor `eta`, at least 2.
-        min_epochs: The bottom rung's budget `r`, at least 1.
-
-    Returns:
-        The budgets, bottom rung first: `(1, 3, 9)` for `max_epochs=9, factor=3`.
-
-    Raises:
-        errors.TunerConfigError: (a ValueError) If an argument is out of its range.
-    """
-    errors.check_integer("max_epochs", max_epochs, minimum=1)
-    errors.check_integer("factor", factor, minimum=2)
-    errors.check_integer("min_epochs", min_epochs, minimum=1)
-    if min_epochs > max_epochs:
-        raise errors.TunerConfigError(
-            f"min_epochs ({min_epochs}) exceeds max_epochs ({max_epochs}); lower min_epochs."
-        )
-    budgets = []
-    budget = min_epochs
-    # Squares keep the sqrt(factor) test in integers, free of floating-point logarithms.
-    while budget < max_epochs and (not budgets or budget**2 * factor <= max_epochs**2):
-        budgets.append(budget)
-        budget *= factor
-    return (*budgets, max_epochs)
 
 
 class ASHAOracle(keras_tuner.Oracle):
@@ -134,10 +100,7 @@ class ASHAOracle(keras_tuner.Oracle):
         budgets = rung_epochs(max_epochs, factor, min_epochs)
         errors.check_integer("hyperband_iterations", hyperband_iterations, minimum=1)
         if epoch_budget is None:
-            epoch_budget = int(
-                schedule.keras_tuner_schedule(max_epochs, factor, hyperband_iterations)
-                .total_epochs
-            )
+            epoch_budget = default_epoch_budget(max_epochs, factor, hyperband_iterations)
         errors.check_integer("epoch_budget", epoch_budget, minimum=min_epochs)
         if max_trials is not None:
             errors.check_integer("max_trials", max_trials, minimum=1)

@@ -5,7 +5,8 @@ random; every later one is bred from the previous generation plus the best
 configurations seen so far (the elite): two parents are picked by tournament, the
 child takes each hyperparameter from one of them at random (uniform crossover), and
 each value then mutates with probability `mutation_rate`, staying inside its
-hyperparameter's range, step and choices.
+hyperparameter's range, step and choices. With further objectives
+(`extra_objectives`), parents are chosen by NSGA-II instead (`tuners.oracles.nsga`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from keras_tuner.engine import hyperparameters as hyperparameter_types
 from keras_tuner.engine import trial as trial_module
 
 from tuners import errors
+from tuners.oracles import nsga
 from tuners.oracles.values import is_valid_value, mutate_value, random_value, sample_values
 
 
@@ -55,6 +57,12 @@ class GeneticOracle(keras_tuner.Oracle):
     The search ends after `max_trials` trials, that is `max_trials / population_size`
     generations. The direction of `objective` is respected when ranking.
 
+    With `extra_objectives`, selection is NSGA-II's (`tuners.oracles.nsga`) on each
+    trial's score and last reported value of each further objective: the breeding pool is
+    the `population_size` survivors of the previous pool and the generation's completed
+    trials (`elite_count` is not used), and a tournament picks the lowest front, then the
+    largest crowding distance. Trials without every value take no part.
+
     Args:
         objective: A string, `keras_tuner.Objective`, or a list of them, as for any
             keras-tuner oracle.
@@ -71,6 +79,9 @@ class GeneticOracle(keras_tuner.Oracle):
             (capped at the pool's size); larger means greedier.
         elite_count: The best configurations kept in the breeding pool from one
             generation to the next, from 0 to `population_size - 1`.
+        extra_objectives: Names (direction inferred, as `tuners.objectives` does) or
+            `keras_tuner.Objective`s of metrics the trials report besides `objective`,
+            such as `"params"`; one or more selects by NSGA-II.
         hyperparameters: Optional `HyperParameters` that define or override the
             search space.
         seed: Optional integer seed; the same seed gives the same configurations.
@@ -106,6 +117,7 @@ class GeneticOracle(keras_tuner.Oracle):
         mutation_scale: float = 0.1,
         tournament_size: int = 3,
         elite_count: int = 1,
+        extra_objectives: Sequence[Any] = (),
         hyperparameters: keras_tuner.HyperParameters | None = None,
         seed: int | None = None,
         tune_new_entries: bool = True,
@@ -158,6 +170,11 @@ class GeneticOracle(keras_tuner.Oracle):
         self.mutation_scale = float(mutation_scale)
         self.tournament_size = tournament_size
         self.elite_count = elite_count
+        self.extra_objectives = nsga.as_objectives(extra_objectives)
+        if self.objective.name in [extra.name for extra in self.extra_objectives]:
+            raise errors.TunerConfigError(
+                f"{self.objective.name!r} is the objective already; leave it out of "
+                f"extra_objectives")
         # The base class picks a random seed when none is given, so `self.seed` is
         # always set here and the generator is reproducible from the saved state.
         self._rng = np.random.default_rng(self.seed)
@@ -225,6 +242,8 @@ class GeneticOracle(keras_tuner.Oracle):
             "mutation_scale": self.mutation_scale,
             "tournament_size": self.tournament_size,
             "elite_count": self.elite_count,
+            "extra_objectives": [[extra.name, extra.direction]
+                                 for extra in self.extra_objectives],
             "generation": self._generation,
             "generation_trial_ids": list(self._generation_trial_ids),
             "parent_trial_ids": list(self._parent_trial_ids),
@@ -246,6 +265,8 @@ class GeneticOracle(keras_tuner.Oracle):
         self.mutation_scale = genetic["mutation_scale"]
         self.tournament_size = genetic["tournament_size"]
         self.elite_count = genetic["elite_count"]
+        self.extra_objectives = [keras_tuner.Objective(name, direction) for name, direction
+                                 in genetic.get("extra_objectives", [])]
         self._generation = genetic["generation"]
         self._generation_trial_ids = list(genetic["generation_trial_ids"])
         self._parent_trial_ids = list(genetic["parent_trial_ids"])
@@ -257,10 +278,17 @@ class GeneticOracle(keras_tuner.Oracle):
         completed = [
             trial_id for trial_id in self._generation_trial_ids if self._is_scored(trial_id)
         ]
-        elites = self._rank(self._parent_trial_ids + completed)[: self.elite_count]
-        self._parent_trial_ids = completed + [
-            trial_id for trial_id in elites if trial_id not in completed
-        ]
+        if self.extra_objectives:
+            pool = [trial_id for trial_id in dict.fromkeys(self._parent_trial_ids + completed)
+                    if self._is_scored(trial_id)]
+            survivors = nsga.select_survivors([self._point(trial_id) for trial_id in pool],
+                                              self._directions, self.population_size)
+            self._parent_trial_ids = [pool[index] for index in survivors]
+        else:
+            elites = self._rank(self._parent_trial_ids + completed)[: self.elite_count]
+            self._parent_trial_ids = completed + [
+                trial_id for trial_id in elites if trial_id not in completed
+            ]
         self._generation += 1
         self._generation_trial_ids = []
 
@@ -271,7 +299,23 @@ class GeneticOracle(keras_tuner.Oracle):
             and trial.status == trial_module.TrialStatus.COMPLETED
             and trial.score is not None
             and math.isfinite(trial.score)
+            and (not self.extra_objectives
+                 or nsga.trial_values(trial, self.extra_objectives) is not None)
         )
+
+    @property
+    def _directions(self) -> list[str]:
+        return [self.objective.direction, *(extra.direction for extra in self.extra_objectives)]
+
+    def _point(self, trial_id: str) -> list[float]:
+        return nsga.trial_values(self.trials[trial_id], self.extra_objectives)
+
+    def _selection_key(self, parents: Sequence[str]) -> Any:
+        # What a tournament minimises: the loss, or NSGA-II's crowded comparison.
+        if not self.extra_objectives:
+            return self._loss
+        return nsga.crowded_key(parents, [self._point(trial_id) for trial_id in parents],
+                                self._directions)
 
     def _loss(self, trial_id: str) -> float:
         # Ranking always minimises, so scores to maximise change sign.
@@ -286,10 +330,11 @@ class GeneticOracle(keras_tuner.Oracle):
         parents = [trial_id for trial_id in self._parent_trial_ids if self._is_scored(trial_id)]
         attempts = self._max_collisions + 1
         if parents:
+            key = self._selection_key(parents)
             for attempt in range(attempts):
                 # A converged population breeds copies of tried configurations; after
                 # the first try each child gets at least one mutation, so it moves.
-                values = self._breed(parents, force_mutation=attempt > 0)
+                values = self._breed(parents, key, force_mutation=attempt > 0)
                 if not self._duplicate(values):
                     return values
         # Either there is no scored parent yet (generation 0, or a generation that
@@ -301,14 +346,15 @@ class GeneticOracle(keras_tuner.Oracle):
                 return values
         return None
 
-    def _tournament(self, parents: Sequence[str]) -> str:
+    def _tournament(self, parents: Sequence[str], key: Any) -> str:
         size = min(self.tournament_size, len(parents))
         drawn = self._rng.choice(len(parents), size=size, replace=False)
-        return min((parents[index] for index in sorted(drawn)), key=self._loss)
+        return min((parents[index] for index in sorted(drawn)), key=key)
 
-    def _breed(self, parents: Sequence[str], force_mutation: bool = False) -> dict[str, Any]:
-        first = self.trials[self._tournament(parents)].hyperparameters.values
-        second = self.trials[self._tournament(parents)].hyperparameters.values
+    def _breed(self, parents: Sequence[str], key: Any,
+               force_mutation: bool = False) -> dict[str, Any]:
+        first = self.trials[self._tournament(parents, key)].hyperparameters.values
+        second = self.trials[self._tournament(parents, key)].hyperparameters.values
         tunable = [
             hyperparameter
             for hyperparameter in self.hyperparameters.space
