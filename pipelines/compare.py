@@ -1,10 +1,13 @@
 """`ktlab compare`: search strategies side by side, at equal epoch budgets, over seeds.
 
 Every tuner searches the same pipeline and search space. Hyperband's schedule fixes how
-many epochs it trains; every trial-budget tuner (Bayesian, random, genetic) gets
-`max_trials = round(hyperband_epochs / max_epochs)` trials of `max_epochs` epochs, so both
-plan the same number of epochs within one trial's epochs. Each (tuner, seed) run is an
-ordinary `ktlab tune` run directory under the comparison's folder.
+many epochs it trains; every trial-budget tuner (Bayesian, random, genetic) keeps asking
+for trials of up to `max_epochs` epochs until its trials have trained as many epochs as
+Hyperband did with the same seed, within one trial, up to a hard cap on trials
+(`pipelines.compare_budget`), so budgets are equal in epochs trained. Each (tuner, seed)
+run is an ordinary `ktlab tune` run directory under the comparison's folder; the report
+(`pipelines.compare_report`) says in words whether the tuners differ beyond the seed
+spread and whether their models beat the naive forecast (`pipelines.significance`).
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import shutil
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import tuners
-from pipelines import plots, progress
+from pipelines import compare_budget, plots, progress, significance
 from pipelines.build import make_hypermodel, make_pipeline
 from pipelines.checks import validate
+from pipelines.compare_report import BudgetFacts, format_report, read_findings, summarise
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
@@ -40,7 +43,8 @@ from tuners import schedule
 DEFAULT_TUNERS = ("hyperband", "bayesian", "random")
 SEED_SPACING = 1000
 TABLE_COLUMNS = ["tuner", "seed", "best_val_loss", "test_mse", "test_mae", "baseline_test_mse",
-                 "baseline_test_mae", "trials", "epochs", "failed_trials", "seconds", "run_dir"]
+                 "baseline_test_mae", "trials", "planned_epochs", "epochs", "failed_trials",
+                 "seconds", "test_rows", "dm_statistic", "dm_p_value", "run_dir"]
 
 
 @dataclasses.dataclass
@@ -56,6 +60,8 @@ class CompareResult:
         budget: The planned epochs and trials per tuner.
         run_dirs: `{(tuner, seed): run directory}`.
         figures: Paths of the plots written.
+        findings: The sentences that head the report: budgets, significance, and the
+            naive forecast.
     """
 
     out_dir: pathlib.Path
@@ -65,6 +71,7 @@ class CompareResult:
     budget: dict[str, dict[str, int]]
     run_dirs: dict[tuple[str, int], pathlib.Path]
     figures: list[pathlib.Path]
+    findings: list[str] = dataclasses.field(default_factory=list)
 
 
 def seeds_from(count_or_list: str | int | list[int], base: int) -> list[int]:
@@ -100,20 +107,30 @@ def seeds_from(count_or_list: str | int | list[int], base: int) -> list[int]:
 def plan_budget(config: Config, tuner_names: list[str]) -> dict[str, dict[str, int]]:
     """The planned epochs and trials of each tuner, matched to Hyperband's schedule.
 
+    A trial-budget tuner's `epochs` is its target, Hyperband's planned epochs (matched to
+    Hyperband's epochs trained when it runs beside it), and its `trials` the hard cap
+    (`compare_budget.trial_cap`).
+
     Returns:
         `{tuner: {"trials": ..., "epochs": ..., "max_epochs": ...}}`.
     """
     tuner = config.tuner
     hyperband = schedule.keras_tuner_schedule(tuner.max_epochs, tuner.factor,
                                               tuner.hyperband_iterations)
-    trials = max(1, round(hyperband.total_epochs / tuner.max_epochs))
+    trials = compare_budget.trial_cap(tuner, hyperband.total_epochs)
     budget = {}
     for name in tuner_names:
         if tuners.TUNERS[name].budget == "epochs":
-            budget[name] = {"trials": hyperband.total_trials, "epochs": hyperband.total_epochs,
+            # Hyperband's schedule, or the oracle's own plan (PBT's population of members).
+            try:
+                planned_trials, planned_epochs = tuners.TUNERS[name].planned_budget(
+                    tuner.max_epochs, tuner.factor, tuner.hyperband_iterations, tuner.options)
+            except tuners.TunerConfigError as error:
+                raise ConfigError(f"tuner.options for {name}: {error}") from None
+            budget[name] = {"trials": planned_trials, "epochs": planned_epochs,
                             "max_epochs": tuner.max_epochs}
         else:
-            budget[name] = {"trials": trials, "epochs": trials * tuner.max_epochs,
+            budget[name] = {"trials": trials, "epochs": hyperband.total_epochs,
                             "max_epochs": tuner.max_epochs}
     return budget
 
@@ -135,21 +152,24 @@ def redraw(out_dir: pathlib.Path) -> list[pathlib.Path]:
 
 
 def check_tuner_names(config: Config, tuner_names: list[str]) -> None:
-    """Checks `--tuners` against the registry and the validation, before anything runs.
+    """Checks `--tuners` against the registry, before anything runs.
+
+    Every tuner takes either validation; with walk-forward, the epoch-budget tuners
+    continue each fold from its own checkpoint (`tuners.walk_forward`).
 
     Raises:
-        ConfigError: For an unknown or repeated name, or walk-forward validation with a
-            tuner that resumes configurations from checkpoints.
+        ConfigError: For an unknown or repeated name, or a pruner with an epoch-budget
+            tuner.
     """
     unknown = [name for name in tuner_names if name not in tuners.TUNERS]
     if not tuner_names or unknown or len(set(tuner_names)) != len(tuner_names):
         raise ConfigError(f"--tuners must name distinct tuners from "
                           f"{', '.join(tuners.TUNERS)}; got {','.join(tuner_names)}")
     epoch_budget = [name for name in tuner_names if tuners.TUNERS[name].budget == "epochs"]
-    if config.tuner.validation == "walk_forward" and epoch_budget:
-        raise ConfigError(f"walk-forward validation cannot be compared with "
-                          f"{', '.join(epoch_budget)}, which resume configurations from "
-                          f"checkpoints; use --validation holdout or leave them out of --tuners")
+    if config.tuner.pruner != "none" and epoch_budget:
+        raise ConfigError(f"--pruner {config.tuner.pruner} works with the trial-budget tuners, "
+                          f"not {', '.join(epoch_budget)}, which stop trials by their own "
+                          f"schedule; use --pruner none or leave them out of --tuners")
 
 
 def run_compare(config: Config, tuner_names: list[str] | None = None,
@@ -210,10 +230,15 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     if prepared is None:
         prepared = make_pipeline(config).prepare()
     folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    trainings = compare_budget.trainings_per_epoch(config, folds)
+    reference = compare_budget.reference_tuner(tuner_names)
+    compare_budget.set_planned_targets(runs, budget, trainings)
     for run_config in runs:
         check_search(run_config, make_hypermodel(run_config, prepared), folds)
     if reuse_finished and not config.run.overwrite and (out_dir / "budget.json").is_file():
-        _check_reusable(out_dir, budget, runs)
+        _check_reusable(out_dir, budget, runs, reference)
+        compare_budget.match_reference(
+            runs, reference, compare_budget.saved_reference_epochs(runs, reference))
         if all(finished_search(run_config) for run_config in runs) and (
                 out_dir / "report.md").is_file():
             with progress.muted(not verbose):
@@ -231,8 +256,10 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "budget.json").write_text(json.dumps(budget, indent=2) + "\n")
     started = time.perf_counter()
-    rows, trials_by_tuner, run_dirs = [], {}, {}
-    for number, run_config in enumerate(runs, start=1):
+    rows, run_dirs = [], {}
+    trials_by_tuner: dict[str, list[pd.DataFrame]] = {name: [] for name in tuner_names}
+    for number, run_config in enumerate(compare_budget.running_order(runs, reference),
+                                        start=1):
         with progress.muted(not verbose):
             LOGGER.info(f"ktlab compare: run {number}/{len(runs)}: {run_config.tuner.name}, "
                         f"seed {run_config.run.seed}")
@@ -240,28 +267,41 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
                             reuse_finished=reuse_finished)
         name, seed = run_config.tuner.name, run_config.run.seed
         run_dirs[(name, seed)] = result.run_dir
-        trials_by_tuner.setdefault(name, []).append(result.trials)
-        rows.append(_row(name, seed, result))
+        trials_by_tuner[name].append(result.trials)
+        if name == reference:
+            compare_budget.match_reference(runs, reference, {seed: result.metrics["epochs"]})
+        rows.append(_row(name, seed, result, prepared,
+                         compare_budget.planned_epochs(run_config, budget, trainings)))
         with progress.muted(not verbose):
             LOGGER.info(f"  best {run_config.tuner.objective} "
                         f"{result.metrics['best_score']:.4g}, test mse "
                         f"{result.metrics['test'].get('mse', float('nan')):.4g}, "
                         f"{result.metrics['trials']} trials, {result.metrics['epochs']} "
                         f"epochs, {result.seconds:.0f} s")
+    rows.sort(key=lambda row: (tuner_names.index(row["tuner"]), seeds.index(row["seed"])))
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table.to_csv(out_dir / "comparison.csv", index=False)
     summary = summarise(table)
+    facts = BudgetFacts(
+        kinds={name: tuners.TUNERS[name].budget for name in tuner_names}, reference=reference,
+        trial_epochs=config.tuner.max_epochs * trainings,
+        caps={name: plan["trials"] for name, plan in budget.items()})
     report = format_report(config, budget, seeds, table, summary, prepared,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, facts)
     (out_dir / "report.md").write_text(report)
     figure_path = out_dir / "plot_anytime.png"
     plots.plot_anytime(trials_by_tuner, config.tuner.objective).savefig(figure_path, dpi=110)
     return CompareResult(out_dir=out_dir, table=table, summary=summary, report=report,
-                         budget=budget, run_dirs=run_dirs, figures=[figure_path])
+                         budget=budget, run_dirs=run_dirs, figures=[figure_path],
+                         findings=read_findings(report))
 
 
-def _check_reusable(out_dir: pathlib.Path, budget: dict[str, Any], runs: list[Config]) -> None:
+def _check_reusable(out_dir: pathlib.Path, budget: dict[str, Any], runs: list[Config],
+                    reference: str | None) -> None:
     """Refuses to continue a comparison folder whose budget or runs' settings differ.
+
+    A trial-budget run's epoch target comes from its reference run, which has not been
+    read back yet, so the target it was saved with is taken as it is here.
 
     Raises:
         ConfigError: Naming the first difference and the fix.
@@ -272,7 +312,9 @@ def _check_reusable(out_dir: pathlib.Path, budget: dict[str, Any], runs: list[Co
     for run_config in runs:
         marker = run_config.run_dir / RUN_MARKER
         if marker.is_file():
-            differences = search_differences(read_saved_config(run_config.run_dir), run_config)
+            saved = read_saved_config(run_config.run_dir)
+            differences = search_differences(
+                saved, compare_budget.with_saved_target(run_config, saved, reference))
             if differences:
                 raise ConfigError(f"{out_dir} holds a comparison with other settings "
                                   f"({first_differences(differences)}); choose another "
@@ -284,93 +326,25 @@ def _saved(out_dir: pathlib.Path, budget: dict[str, Any]) -> CompareResult:
     table = pd.read_csv(out_dir / "comparison.csv")
     run_dirs = {(row.tuner, int(row.seed)): out_dir / pathlib.Path(row.run_dir).name
                 for row in table.itertuples()}
+    report = (out_dir / "report.md").read_text()
     return CompareResult(out_dir=out_dir, table=table, summary=summarise(table),
-                         report=(out_dir / "report.md").read_text(), budget=budget,
-                         run_dirs=run_dirs, figures=[out_dir / "plot_anytime.png"])
+                         report=report, budget=budget, run_dirs=run_dirs,
+                         figures=[out_dir / "plot_anytime.png"],
+                         findings=read_findings(report))
 
 
-def _row(name: str, seed: int, result: Any) -> dict[str, Any]:
+def _row(name: str, seed: int, result: Any, prepared: PreparedData,
+         planned_epochs: float) -> dict[str, Any]:
     metrics = result.metrics
     baseline = metrics["baseline"]["test"]
+    naive = significance.compare_with_naive(result.run_dir, prepared)
     return {"tuner": name, "seed": seed, "best_val_loss": metrics["best_score"],
             "test_mse": metrics["test"].get("mse"), "test_mae": metrics["test"].get("mae"),
             "baseline_test_mse": baseline.get("mse"), "baseline_test_mae": baseline.get("mae"),
-            "trials": metrics["trials"], "epochs": metrics["epochs"],
-            "failed_trials": metrics["failed_trials"], "seconds": metrics["seconds"],
+            "trials": metrics["trials"], "planned_epochs": planned_epochs,
+            "epochs": metrics["epochs"], "failed_trials": metrics["failed_trials"],
+            "seconds": metrics["seconds"],
+            "test_rows": None if naive is None else naive.rows,
+            "dm_statistic": None if naive is None else naive.statistic,
+            "dm_p_value": None if naive is None else naive.p_value,
             "run_dir": str(result.run_dir)}
-
-
-def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per tuner: mean and standard deviation over seeds, sums of the costs."""
-    grouped = table.groupby("tuner", sort=False)
-    summary = pd.DataFrame({
-        "seeds": grouped["seed"].count(),
-        "best_val_loss_mean": grouped["best_val_loss"].mean(),
-        "best_val_loss_std": grouped["best_val_loss"].std(ddof=1),
-        "test_mse_mean": grouped["test_mse"].mean(),
-        "test_mse_std": grouped["test_mse"].std(ddof=1),
-        "baseline_test_mse": grouped["baseline_test_mse"].first(),
-        "trials_mean": grouped["trials"].mean(),
-        "epochs_mean": grouped["epochs"].mean(),
-        "seconds_mean": grouped["seconds"].mean(),
-        "failed_trials": grouped["failed_trials"].sum(),
-    })
-    return summary.reset_index()
-
-
-def format_report(config: Config, budget: dict[str, dict[str, int]], seeds: list[int],
-                  table: pd.DataFrame, summary: pd.DataFrame, prepared: PreparedData,
-                  seconds: float) -> str:
-    """The markdown report: the budget first, then the results per tuner and per seed."""
-    tuner = config.tuner
-    hyperband = schedule.keras_tuner_schedule(tuner.max_epochs, tuner.factor,
-                                              tuner.hyperband_iterations)
-    objective = tuner.objective
-    lines = ["# Tuner comparison", "",
-             f"**Budget.** Hyperband with max_epochs={tuner.max_epochs}, factor={tuner.factor}"
-             f", {tuner.hyperband_iterations} iteration(s) plans {hyperband.total_trials} "
-             f"trials and {hyperband.total_epochs} epochs; each trial-budget tuner gets "
-             f"round(Hyperband epochs / max_epochs) trials of {tuner.max_epochs} epochs. "
-             "Planned per tuner: "
-             + ", ".join(f"{name} {plan['trials']} trials / {plan['epochs']} epochs"
-                         for name, plan in budget.items())
-             + f". Early stopping (patience {tuner.patience}) can end trials sooner: the "
-               "epochs column counts what was trained.", "",
-             f"**Setup.** Model {config.model.name} (search space `{config.model.space}`), "
-             f"data {config.source}, objective {tuner.objective}, seeds "
-             f"{', '.join(map(str, seeds))}, total wall time {seconds:.0f} s.", "",
-             "## Per tuner (mean ± std over seeds)", "",
-             f"| tuner | best {objective} | test MSE ({prepared.units} units) | naive test MSE | "
-             "trials | epochs trained | wall time (s) | failed trials |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in summary.itertuples():
-        lines.append(
-            f"| {row.tuner} | {_mean_std(row.best_val_loss_mean, row.best_val_loss_std)} | "
-            f"{_mean_std(row.test_mse_mean, row.test_mse_std)} | "
-            f"{_number(row.baseline_test_mse)} | {row.trials_mean:.1f} | {row.epochs_mean:.1f}"
-            f" | {row.seconds_mean:.0f} | {row.failed_trials} |")
-    lines += ["", "## Per run", "",
-              f"| tuner | seed | best {objective} | test MSE | test MAE | trials | epochs | "
-              "seconds |", "|---|---|---|---|---|---|---|---|"]
-    for row in table.itertuples():
-        lines.append(f"| {row.tuner} | {row.seed} | {_number(row.best_val_loss)} | "
-                     f"{_number(row.test_mse)} | {_number(row.test_mae)} | {row.trials} | "
-                     f"{row.epochs} | {row.seconds:.0f} |")
-    lines += ["", f"Best {objective} is the search's objective (on the scaled target); test scores "
-                  f"are the chosen model's on the held-out {prepared.held_out}, in "
-                  f"{prepared.units} units, beside the naive forecast ({prepared.baseline}).",
-              "",
-              "![anytime](plot_anytime.png)", ""]
-    return "\n".join(lines)
-
-
-def _mean_std(mean: float, std: float) -> str:
-    if std is None or np.isnan(std):
-        return _number(mean)
-    return f"{_number(mean)} ± {_number(std)}"
-
-
-def _number(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "n/a"
-    return f"{value:.4g}"

@@ -266,6 +266,15 @@ def test_compare_runs_every_tuner_and_seed_and_shows_the_report(smoke_environmen
     report = code_cells(notebook)[-1].outputs[-1]["data"]["text/markdown"]
     assert report.startswith("# Tuner comparison")
     assert "| random | 42 |" in report and "plot_anytime.png" not in report
+    # The findings head the report, and the compare cell prints the same sentences.
+    budget_line = ("Epochs trained, mean over seeds (planned in brackets): hyperband 4.000 "
+                   "(4.000), bayesian 4.000 (4.000), random 4.000 (4.000).")
+    assert report.splitlines()[2] == f"- {budget_line}"
+    findings = [line[2:] for line in report.splitlines()[2:] if line.startswith("- ")]
+    assert any("has the lowest best validation loss on average" in line for line in findings)
+    assert sum("naive forecast on the" in line for line in findings) == 3
+    compare_output = printed(notebook.cells[search_cell_index(notebook, "02_compare_tuners.ipynb")])
+    assert "\n".join(findings) in compare_output
     # Run again, the notebook reads the finished comparison back and trains nothing.
     saved = file_bytes(out_dir)
     again = execute("02_compare_tuners.ipynb")
@@ -273,6 +282,7 @@ def test_compare_runs_every_tuner_and_seed_and_shows_the_report(smoke_environmen
     assert code_cells(again)[-1].outputs[-1]["data"]["text/markdown"] == report
     compare_cell = again.cells[search_cell_index(again, "02_compare_tuners.ipynb")]
     assert "holds this finished comparison; its saved results are shown" in printed(compare_cell)
+    assert "\n".join(findings) in printed(compare_cell)
     assert "ktlab compare: run" not in printed(compare_cell)
     assert images(again) == 1
     # Other settings under the same RUN_NAME are refused, and nothing is touched.

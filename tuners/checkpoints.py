@@ -10,14 +10,20 @@ is kept while any of these holds:
 - it is the parent of a trial that has not finished (a resumed child loads it again);
 - Hyperband may still promote it: its round's successor in its bracket is not full;
   or ASHA may: it is below the top rung, not promoted, and the search still runs;
+  or PBT's next generation may load it (`promotable_trial_ids` of either oracle);
 - its trial has finished but the histories do not say how yet (a distributed worker
   writes its `trial_end` record just after the chief hears of it);
 - it is the best finished trial so far among those the histories record as not failed,
   or the trial that the best one continues: keras-tuner builds a promoted trial's model
   from its parent's checkpoint before it loads the trial's own, so reloading the best
-  model needs both.
+  model needs both;
+- in a search with several objectives, it is on the Pareto front of the finished trials,
+  from which the saved model is picked (`pipelines.pareto`), or the trial such a one
+  continues: a dominated trial is never on the front again.
 
-Everything else is deleted; trial files and build configs stay. A trial that is not the
+Everything else is deleted, with the trial's per-fold checkpoints of a walk-forward
+search (`tuners.walk_forward`), which the same rules keep: a promotion loads the
+parent's checkpoint of each fold. Trial files and build configs stay. A trial that is not the
 best now never becomes the best later (scores do not change once a trial ends), so no
 deleted checkpoint is ever wanted back.
 
@@ -31,18 +37,20 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras_tuner
 import pandas
 
-from tuners import objectives, schedule
+from tuners import objectives, schedule, walk_forward
+from tuners.oracles import nsga
 
 FINISHED = ("COMPLETED", "FAILED")
 
 
-def needed_checkpoints(oracle: Any, statuses: Mapping[str, str]) -> set[str]:
+def needed_checkpoints(oracle: Any, statuses: Mapping[str, str],
+                       extra_objectives: Sequence[str] = ()) -> set[str]:
     """The ids of the trials whose checkpoints the search or its report may still load.
 
     Args:
@@ -50,6 +58,7 @@ def needed_checkpoints(oracle: Any, statuses: Mapping[str, str]) -> set[str]:
         statuses: `{trial_id: status}` as the histories record it (`tuners.load_trials`).
             keras-tuner completes a trial whose loss turned NaN after its first epoch,
             but the histories say `failed`, and it must not become the best model.
+        extra_objectives: The names of the search's objectives after the oracle's.
 
     Returns:
         Trial ids.
@@ -64,9 +73,12 @@ def needed_checkpoints(oracle: Any, statuses: Mapping[str, str]) -> set[str]:
                 needed.add(parent)
     needed |= _promotable(oracle)
     best = _best_trial_id(oracle, statuses)
-    if best is not None:
-        needed.add(best)
-        parent = oracle.trials[best].hyperparameters.values.get("tuner/trial_id")
+    kept = [] if best is None else [best]
+    if extra_objectives:
+        kept += _front_trial_ids(oracle, statuses, extra_objectives)
+    for trial_id in kept:
+        needed.add(trial_id)
+        parent = oracle.trials[trial_id].hyperparameters.values.get("tuner/trial_id")
         if parent is not None:
             needed.add(parent)
     return needed
@@ -84,15 +96,17 @@ def prune_checkpoints(tuner: Any, statuses: Mapping[str, str]) -> list[pathlib.P
         The files deleted.
     """
     oracle = tuner.oracle
-    needed = needed_checkpoints(oracle, statuses)
+    needed = needed_checkpoints(oracle, statuses, getattr(tuner, "extra_objectives", ()))
     removed = []
     for trial_id in list(oracle.trials):
         if trial_id in needed:
             continue
         path = pathlib.Path(tuner._get_checkpoint_fname(trial_id))
-        if path.is_file():
-            os.remove(path)
-            removed.append(path)
+        fold_paths = sorted(path.parent.glob(walk_forward.FOLD_CHECKPOINT_PATTERN))
+        for candidate in [path, *fold_paths]:
+            if candidate.is_file():
+                os.remove(candidate)
+                removed.append(candidate)
     return removed
 
 
@@ -127,12 +141,29 @@ def _promotable(oracle: Any) -> set[str]:
     return promotable
 
 
+def _front_trial_ids(oracle: Any, statuses: Mapping[str, str],
+                     extra_objectives: Sequence[str]) -> list[str]:
+    extra = nsga.as_objectives(extra_objectives)
+    directions = [oracle.objective.direction, *(objective.direction for objective in extra)]
+    usable = objectives.usable_scores(_scored_trials(oracle, statuses)).notna()
+    points = {trial_id: nsga.trial_values(oracle.trials[trial_id], extra)
+              for trial_id, counts in zip(oracle.trials, usable, strict=True) if counts}
+    trial_ids = [trial_id for trial_id, point in points.items() if point is not None]
+    fronts = nsga.non_dominated_sort([points[trial_id] for trial_id in trial_ids], directions)
+    return [trial_ids[index] for index in fronts[0]] if fronts else []
+
+
 def _best_trial_id(oracle: Any, statuses: Mapping[str, str]) -> str | None:
-    # The oracle's trials, with the status the histories give them, ranked by the one rule.
+    return objectives.best_trial_id(_scored_trials(oracle, statuses),
+                                    oracle.objective.direction)
+
+
+def _scored_trials(oracle: Any, statuses: Mapping[str, str]) -> pandas.DataFrame:
+    # The oracle's trials, with the status the histories give them, for the one rule.
     trials = pandas.DataFrame(
         [{"trial_id": trial_id,
           "status": statuses.get(trial_id) if trial.status == "COMPLETED" else "failed",
           "score": trial.score}
          for trial_id, trial in oracle.trials.items()],
         columns=["trial_id", "status", "score"])
-    return objectives.best_trial_id(trials, oracle.objective.direction)
+    return trials

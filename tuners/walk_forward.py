@@ -1,15 +1,23 @@
-"""Walk-forward validation inside a keras-tuner trial: one fresh model per fold.
+"""Walk-forward validation inside a keras-tuner trial: one model per fold.
 
 `HistoryMixin` (in `tuners.recorder`) inherits this: with `validation="walk_forward"`,
-each trial trains a fresh model on every fold's data (which replaces any `x`, `y` or
+each trial trains a model on every fold's data (which replaces any `x`, `y` or
 `validation_data` given to `search()`), its score is the mean over folds of each fold's
-best objective value, and the weights kept for `get_best_models()` are those of the last
-fold, the one nearest the present.
+best objective value among the epochs the trial trained, and the weights kept for
+`get_best_models()` are those of the last fold, the one nearest the present.
+
+A tuner that continues configurations from their checkpoints (Hyperband, BOHB, ASHA:
+`tuners.factory.EpochBudgetTuner`) does so fold by fold: each trial also keeps one
+checkpoint per fold, `trial_<id>/checkpoint_fold<k>.weights.h5` (that fold's best epoch,
+as keras-tuner keeps for a holdout trial), and a promoted trial's fold k starts from its
+parent's fold-k checkpoint at epoch `tuner/initial_epoch`, trains to `tuner/epochs`, and
+is scored on those epochs, so the folds' epochs add up as they do with holdout data.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +28,9 @@ from tuners.errors import TunerConfigError
 from tuners.records import to_float
 
 VALIDATIONS = ("holdout", "walk_forward")
+# Each fold's checkpoint in a trial's directory, for tuners that continue configurations.
+FOLD_CHECKPOINT = "checkpoint_fold{fold}.weights.h5"
+FOLD_CHECKPOINT_PATTERN = "checkpoint_fold*.weights.h5"
 
 
 class TrialEpochCallback(keras.callbacks.Callback):
@@ -46,7 +57,18 @@ class WalkForwardMixin:
     """Trains a trial on each walk-forward fold and writes the mean curve over folds.
 
     It expects the attributes `HistoryMixin` sets: `folds`, `_recording` and `_write`.
+    A tuner whose trials continue a parent trial's checkpoints sets
+    `continues_checkpoints = True`: it then keeps a checkpoint per fold, and while a fold
+    trains, `active_fold` holds its position so that the tuner loads the parent's
+    checkpoint of that fold.
     """
+
+    continues_checkpoints = False
+    active_fold: int | None = None
+
+    def fold_checkpoint_fname(self, trial_id: str, position: int) -> str:
+        """Where the checkpoint of the fold at `position` of trial `trial_id` is kept."""
+        return os.path.join(self.get_trial_dir(trial_id), FOLD_CHECKPOINT.format(fold=position))
 
     def _run_walk_forward_trial(self, trial: Any, **kwargs: Any) -> dict[str, float]:
         objective = self.oracle.objective
@@ -61,15 +83,23 @@ class WalkForwardMixin:
             callbacks = self._deepcopy_callbacks(original_callbacks)
             self._configure_tensorboard_dir(callbacks, trial, position)
             callbacks.append(TrialEpochCallback(self, trial))
+            kept = []
+            if self.continues_checkpoints:
+                kept.append(self.fold_checkpoint_fname(trial.trial_id, position))
             if position == len(self.folds) - 1:
                 # The last fold's model, trained nearest the present, is the one kept.
-                callbacks.append(keras.callbacks.ModelCheckpoint(
-                    self._get_checkpoint_fname(trial.trial_id), monitor=objective.name,
-                    mode=objective.direction, save_best_only=True, save_weights_only=True,
-                ))
-            history = self._build_and_fit_model(
-                trial, **shared_kwargs, **fold.fit_kwargs(), callbacks=callbacks
-            )
+                kept.append(self._get_checkpoint_fname(trial.trial_id))
+            callbacks += [keras.callbacks.ModelCheckpoint(
+                path, monitor=objective.name, mode=objective.direction, save_best_only=True,
+                save_weights_only=True) for path in kept]
+            # `EpochBudgetTuner._build_hypermodel` reads it to load this fold's parent.
+            self.active_fold = position
+            try:
+                history = self._build_and_fit_model(
+                    trial, **shared_kwargs, **fold.fit_kwargs(), callbacks=callbacks
+                )
+            finally:
+                self.active_fold = None
             fold_metrics.append(_best_epoch_metrics(history.history, objective))
         self._recording.fold_scores = [metrics[objective.name] for metrics in fold_metrics]
         shared_names = [name for name in fold_metrics[0]

@@ -7,6 +7,8 @@ is reported in well under a second.
 - `stock.StockPipeline`: daily prices to windows for a sequence model.
 - `tabular.TabularPipeline`: a table to rows for a dense model.
 - `prepared.PreparedData`: what both return: splits, scalers, baselines, folds.
+- `volatility`: the volatility target (next day's |log return|, forecast in log space).
+- `references`: the persistence and moving-average forecasts scored beside a stock model.
 """
 
 from pipelines.data.prepared import Fold, PreparedData, Split, score

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipelines.data import sources
+from pipelines.data import sources, volatility
 from pipelines.data.stock import make_stock_features
 from pipelines.errors import DataError
 
@@ -50,6 +50,9 @@ class SeriesWindows:
         anchor: The close on each window's last day: the persistence forecast, and the
             base that a forecast return applies to.
         actual: The close on the day forecast; NaN for the last window.
+
+    For a run with `target = "volatility"`, `anchor` and `actual` are the absolute log
+    returns of those days instead.
     """
 
     windows: np.ndarray
@@ -98,7 +101,9 @@ def raw_price_columns(features: list[str], settings: Mapping[str, Any]) -> list[
     derived = {f"{column}_mean_{settings['rolling_window']}": column
                for column in sources.PRICE_COLUMNS}
     derived.update({f"close_ma_{settings['moving_average_window']}": "close",
-                    "log_return": "close"})
+                    "log_return": "close", volatility.ABS_RETURN: "close",
+                    f"{volatility.ABS_RETURN}_mean_{settings['rolling_window']}": "close",
+                    f"{volatility.ABS_RETURN}_ma_{settings['moving_average_window']}": "close"})
     needed = [derived.get(feature, feature) for feature in features
               if not (settings["calendar"] and feature in CALENDAR_COLUMNS)]
     return list(dict.fromkeys(needed))
@@ -159,12 +164,16 @@ def series_windows(prices: pd.DataFrame, settings: Mapping[str, Any],
     features, _, _ = make_stock_features(
         prices, rolling_window=settings["rolling_window"],
         moving_average_window=settings["moving_average_window"],
-        calendar=settings["calendar"], log_returns=settings["log_returns"])
+        calendar=settings["calendar"], log_returns=settings["log_returns"],
+        volatility=settings.get("target") == "volatility")
     if len(features) < lookback:
         # Close's moving average, the rolling means and the day's log return each need
         # earlier rows, so the first of them never become features.
         warmup = max(settings["rolling_window"], settings["moving_average_window"],
                      2 if settings["log_returns"] else 1) - 1
+        if settings.get("target") == "volatility":
+            # The moving average of the absolute log return starts a day later.
+            warmup = settings["moving_average_window"]
         raise DataError(f"{name}: {len(prices)} rows are too few for one window; the run needs "
                         f"at least {warmup + lookback} ({warmup} warm-up rows for the rolling "
                         f"features + lookback {lookback}), pass a longer file")
@@ -173,6 +182,9 @@ def series_windows(prices: pd.DataFrame, settings: Mapping[str, Any],
     windows = np.lib.stride_tricks.sliding_window_view(rows, lookback, axis=0)
     windows = np.ascontiguousarray(windows.transpose(0, 2, 1))
     close = features["close"].to_numpy(dtype="float64")
+    if settings.get("target") == "volatility":
+        # The forecast, its persistence forecast and the actual value are volatilities.
+        close = features[volatility.ABS_RETURN].to_numpy(dtype="float64")
     last_days = np.arange(lookback - 1, len(features))
     next_day = features.index[-1] + pd.offsets.BDay(1)
     dates = pd.DatetimeIndex([*features.index[lookback:], next_day], name="date")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipelines.data import volatility
 from pipelines.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class PreparedData:
         make_folds: Builds the walk-forward folds (stocks only) when first asked for.
         notices: One-line notes for the user: the layout found, columns dropped.
         make_refit: Builds the data of `refit_data()`.
+        references: Stocks: the persistence and moving-average forecasts, by name
+            (`pipelines.data.references.ReferenceForecast`), scored beside the model.
         notices: One-line notes for the user about what was detected or changed, such as
             the CSV layout and the columns dropped for being constant over the training
             rows; `summary()` and `ktlab tune` print each on its own line.
@@ -105,6 +108,7 @@ class PreparedData:
     make_folds: Callable[[], list[Fold]] | None = dataclasses.field(default=None, repr=False)
     notices: list[str] = dataclasses.field(default_factory=list)
     make_refit: Callable[[], PreparedData] | None = dataclasses.field(default=None, repr=False)
+    references: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for `tuner.search()`: training and validation data only."""
@@ -137,7 +141,8 @@ class PreparedData:
         return self.make_refit()
 
     def to_original_units(self, predictions: np.ndarray, split: str) -> np.ndarray:
-        """Turns model outputs for `split` into the data's own units (prices for stocks)."""
+        """Turns model outputs for `split` into the data's own units (prices for stocks, the
+        absolute log return for the volatility target)."""
         values = np.asarray(predictions, dtype="float64")
         if self.task == "classification":
             if self.n_classes == 2:
@@ -146,6 +151,8 @@ class PreparedData:
         values = self.target_scaler.inverse_transform(values.reshape(-1, 1)).reshape(-1)
         if self.target == "return":
             return self.splits[split].anchor * (1.0 + values)
+        if self.target == "volatility":
+            return volatility.from_log_space(values)
         return values
 
     def evaluate(self, model: Any, split: str = "test") -> dict[str, float]:
@@ -165,9 +172,15 @@ class PreparedData:
             lines.append(f"  {name:<10} {len(split):>6} samples{span}")
         lines.append(f"input shape: {self.input_shape}")
         lines.append(f"features ({len(self.feature_names)}): {', '.join(self.feature_names)}")
-        for name, scores in self.baselines.items():
-            text = ", ".join(f"{metric} {value:.4f}" for metric, value in scores.items())
-            lines.append(f"baseline ({self.baseline}) on {name}: {text}")
+        baselines = [(self.baseline, name, scores) for name, scores in self.baselines.items()]
+        # The other reference forecasts (the moving average), on the same rows.
+        baselines += [(reference.description, name, reference.scores(self.splits[name]))
+                      for key, reference in self.references.items() if key != "persistence"
+                      for name in self.baselines]
+        for description, name, scores in baselines:
+            # Four significant digits: a volatility's MSE is of the order of 1e-4.
+            text = ", ".join(f"{metric} {value:#.4g}" for metric, value in scores.items())
+            lines.append(f"baseline ({description}) on {name}: {text}")
         return "\n".join(lines)
 
 
@@ -218,14 +231,22 @@ def dropped_notice(columns: list[str]) -> list[str]:
 
 
 def make_preprocessor(numeric: list[str], categorical: list[str],
-                       ) -> sklearn.compose.ColumnTransformer:
+                      categories: list[list[Any]] | None = None,
+                      ) -> sklearn.compose.ColumnTransformer:
+    """Standard scaling of `numeric`, one-hot encoding of `categorical` columns.
+
+    `categories` fixes each categorical column's values (else those of the rows it is
+    fitted on), so that preprocessors fitted on different rows give the same columns;
+    a value outside them encodes as all zeros.
+    """
     import sklearn.compose
     import sklearn.preprocessing
 
     transformers = [("num", sklearn.preprocessing.StandardScaler(), numeric)]
     if categorical:
         transformers.append(("cat", sklearn.preprocessing.OneHotEncoder(
-            handle_unknown="ignore", sparse_output=False), categorical))
+            categories=categories or "auto", handle_unknown="ignore", sparse_output=False),
+            categorical))
     return sklearn.compose.ColumnTransformer(transformers, sparse_threshold=0.0,
                                              verbose_feature_names_out=False)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipelines.data import sources
+from pipelines.data import references, sources
 from pipelines.data.prepared import (
     Fold,
     PreparedData,
@@ -21,9 +21,10 @@ from pipelines.data.prepared import (
     positive_int,
     score,
 )
+from pipelines.data.volatility import volatility_features, volatility_targets
 from pipelines.errors import ConfigError, DataError
 
-TARGETS = ("close", "return")
+TARGETS = ("close", "return", "volatility")
 MIN_TRAIN_SAMPLES = 10
 
 if TYPE_CHECKING:
@@ -55,13 +56,16 @@ def make_stock_features(
     moving_average_window: int = 30,
     calendar: bool = False,
     log_returns: bool = False,
+    volatility: bool = False,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Builds the reference article's features; row t uses only rows <= t.
 
     Features: the price columns and volume, rolling means of open/high/low/close over
     `rolling_window` days, the `moving_average_window`-day moving average of close, and
-    optionally the day's log return and one-hot year/month/day (as the article does).
-    Rows that the rolling windows cannot fill yet are dropped.
+    optionally the day's log return, one-hot year/month/day (as the article does) and,
+    for the volatility target, the day's absolute log return with its means over the same
+    two windows (`pipelines.data.volatility`). Rows that the rolling windows cannot fill
+    yet are dropped.
 
     Returns:
         The feature frame, its numeric column names and its categorical column names.
@@ -75,6 +79,8 @@ def make_stock_features(
         prices["close"].rolling(moving_average_window).mean())
     if log_returns:
         features["log_return"] = np.log(prices["close"] / prices["close"].shift(1))
+    if volatility:
+        volatility_features(features, prices["close"], rolling_window, moving_average_window)
     categorical = []
     if calendar:
         dates = prices.index
@@ -99,11 +105,11 @@ def _window_dataset(rows: np.ndarray, targets: np.ndarray, lookback: int, batch_
 class StockPipeline:
     """Turns a daily price series into leakage-safe windows for an LSTM.
 
-    The target for day t is the next day's close (or return); day t's window holds rows
-    t-lookback+1..t. Splits are chronological: train, validation, then the last
-    `test_size` days held out. Each split's windows and targets lie inside its own rows,
-    so the last training target precedes the first validation input. Features and
-    targets are scaled with statistics of the training rows only, and numeric features
+    The target for day t is the next day's close (or return, or volatility); day t's
+    window holds rows t-lookback+1..t. Splits are chronological: train, validation, then
+    the last `test_size` days held out. Each split's windows and targets lie inside its
+    own rows, so the last training target precedes the first validation input. Features
+    and targets are scaled with statistics of the training rows only, and numeric features
     that are constant over the training rows (such as a CSV's all-zero OpenInt column) are
     dropped, from the walk-forward folds too.
 
@@ -118,9 +124,11 @@ class StockPipeline:
         test_size: Days held out at the end; tuning never sees them.
         validation_size: Days before the test split used for validation (an int), or a
             fraction of the days before the test split (a float in (0, 1)).
-        target: `return` (next day's return, turned back into a price for every score) or
+        target: `return` (next day's return, turned back into a price for every score),
             `close` (next day's close, the reference article's target, which must
-            extrapolate when test prices leave the training range).
+            extrapolate when test prices leave the training range) or `volatility` (next
+            day's absolute log return, forecast in log space and scored in its own units;
+            see `pipelines.data.volatility`).
         rolling_window: Days in the rolling means of open/high/low/close.
         moving_average_window: Days in the moving average of close.
         calendar: Add one-hot year, month and day features.
@@ -187,13 +195,17 @@ class StockPipeline:
         features, numeric, categorical = make_stock_features(
             prices, rolling_window=self.rolling_window,
             moving_average_window=self.moving_average_window, calendar=self.calendar,
-            log_returns=self.log_returns)
+            log_returns=self.log_returns, volatility=self.target == "volatility")
         close = features["close"].to_numpy(dtype="float64")
         rows = len(features)
         test_start, validation_start = self._split_points(name, len(prices), rows)
         # Row t's target is day t+1's value, so the last row has none and is never a sample.
         next_close = np.append(close[1:], np.nan)
         targets = next_close if self.target == "close" else next_close / close - 1.0
+        # What the model's outputs are scored against, and the persistence forecast.
+        actual, anchor = next_close, close
+        if self.target == "volatility":
+            targets, actual, anchor = volatility_targets(features)
         # The training samples' targets are rows lookback-1 .. validation_start-2.
         if np.ptp(targets[self.lookback - 1:validation_start - 1]) == 0:
             raise DataError(f"{name}: the target ({self.target}) is constant over the "
@@ -204,8 +216,13 @@ class StockPipeline:
         dropped = [column for column in constant_columns(
             features.iloc[:validation_start], numeric) if column != "close"]
         numeric = [column for column in numeric if column not in dropped]
-        builder = _WindowBuilder(features, numeric, categorical, targets, next_close, close,
-                                 self.lookback, self.batch_size)
+        # So are the calendar's one-hot columns: a fold or the refit that saw other years
+        # would otherwise give the model another number of inputs. A year the main
+        # training rows never saw is all zeros, as in the test rows.
+        categories = [sorted(features[column].iloc[:validation_start].unique())
+                      for column in categorical]
+        builder = _WindowBuilder(features, numeric, categorical, targets, actual, anchor,
+                                 self.lookback, self.batch_size, categories)
         fitted = builder.fit(0, validation_start)
         splits = {
             "train": fitted.split("train", 0, validation_start),
@@ -214,6 +231,8 @@ class StockPipeline:
         }
         baselines = {name: score("regression", splits[name].actual, splits[name].anchor)
                      for name in ("validation", "test")}
+        forecasts = references.reference_forecasts(self.target, features,
+                                                   self.moving_average_window)
 
         def make_folds() -> list[Fold]:
             return self._folds(builder, test_start)
@@ -232,8 +251,9 @@ class StockPipeline:
             feature_names=fitted.feature_names, splits=splits, baselines=baselines,
             preprocessor=fitted.preprocessor, target_scaler=fitted.target_scaler,
             n_classes=None, target=self.target, description=f"{name} daily prices",
-            baseline="persistence: tomorrow's close = today's close", units="price",
-            held_out="days",
+            baseline=forecasts["persistence"].description,
+            units="volatility" if self.target == "volatility" else "price", held_out="days",
+            references=forecasts,
             make_folds=make_folds, make_refit=make_refit,
             notices=[*prices.attrs.get(sources.NOTICES_ATTR, []), *dropped_notice(dropped)])
         return prepared
@@ -297,10 +317,12 @@ class _WindowBuilder:
 
     def __init__(self, features: pd.DataFrame, numeric: list[str], categorical: list[str],
                  targets: np.ndarray, next_close: np.ndarray, close: np.ndarray,
-                 lookback: int, batch_size: int) -> None:
+                 lookback: int, batch_size: int, categories: list[list[str]] | None = None,
+                 ) -> None:
         self.features = features
         self.numeric = numeric
         self.categorical = categorical
+        self.categories = categories
         self.targets = targets
         self.next_close = next_close
         self.close = close
@@ -309,7 +331,7 @@ class _WindowBuilder:
 
     def fit(self, start: int, stop: int) -> _FittedWindows:
         """Fits the feature and target scalers on rows [start, stop) only."""
-        preprocessor = make_preprocessor(self.numeric, self.categorical)
+        preprocessor = make_preprocessor(self.numeric, self.categorical, self.categories)
         preprocessor.fit(self.features.iloc[start:stop])
         import sklearn.preprocessing
 

@@ -1,0 +1,90 @@
+"""Ends a search once its trials have trained a given number of epochs in all.
+
+A trial-budget tuner (random, Bayesian, genetic, grid) plans `max_trials` trials of
+`max_epochs` epochs, but early stopping and pruning end many trials sooner, so a plan that
+matches Hyperband's epochs on paper trains fewer in fact (45 of 72 epochs in one
+comparison). With `max_trained_epochs`, the tuner keeps asking for trials until the epochs
+its trials trained (every fold's and execution's, as `trials.csv` counts them in
+`epochs_trained`) reach that number; `max_trials` stays the hard cap on trials. The last
+trial may overshoot by at most its own epochs.
+
+```python
+tuner = tuners.build_tuner("random", hypermodel, directory="runs/demo", max_epochs=9,
+                           max_trials=30, max_trained_epochs=75)
+tuner.search(**prepared.fit_kwargs(), epochs=9)  # Stops at >= 75 epochs or 30 trials.
+```
+
+keras-tuner has no stop condition other than `max_trials` (its `Oracle.create_trial`
+answers `STOPPED` once it holds `max_trials` trials), so the limit lowers the oracle's
+`max_trials` to the trials it holds when the epochs are reached, and keras-tuner's own
+check then ends the search. The oracle does not save `max_trials`, so a resumed search
+starts with the cap again and the limit is checked afresh before its first trial. It
+works in a single process; a distributed worker's oracle is the chief's, which it cannot
+stop.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any
+
+from tuners import records
+from tuners.errors import HistoryFileError, TunerConfigError
+
+
+class EpochLimitMixin:
+    """Adds `max_trained_epochs` to a tuner that records histories (`HistoryMixin`).
+
+    Put it before `HistoryMixin`: `class MyTuner(EpochLimitMixin, HistoryMixin,
+    keras_tuner.Tuner)`.
+
+    Args:
+        *args: Passed to the next class.
+        max_trained_epochs: The epochs, summed over trials, after which no new trial
+            starts; None (the default) sets no limit.
+        **kwargs: Passed to the next class.
+
+    Raises:
+        TunerConfigError: For a `max_trained_epochs` that is not a whole number >= 1.
+    """
+
+    def __init__(self, *args: Any, max_trained_epochs: int | None = None,
+                 **kwargs: Any) -> None:
+        if max_trained_epochs is not None and (
+                isinstance(max_trained_epochs, bool)
+                or not isinstance(max_trained_epochs, numbers.Integral)
+                or max_trained_epochs < 1):
+            raise TunerConfigError(f"max_trained_epochs must be a whole number >= 1, got "
+                                   f"{max_trained_epochs!r}; raise it or leave it out")
+        self.max_trained_epochs = None if max_trained_epochs is None else int(max_trained_epochs)
+        super().__init__(*args, **kwargs)
+
+    def trained_epochs(self) -> int:
+        """The epochs trained so far, as `trials.csv` sums `epochs_trained`."""
+        # Read from the histories file, so that a resumed search counts the epochs of the
+        # trials that ran before it, exactly as the run's metrics will.
+        if not os.path.exists(self.history_path):
+            return 0
+        try:
+            trials = records.load_trials(self.history_path)
+        except HistoryFileError:
+            return 0
+        return int(trials["epochs_trained"].sum()) if len(trials) else 0
+
+    def on_search_begin(self) -> None:
+        super().on_search_begin()
+        self._stop_when_spent()
+
+    def on_trial_end(self, trial: Any) -> None:
+        super().on_trial_end(trial)
+        self._stop_when_spent()
+
+    def _stop_when_spent(self) -> None:
+        if self.max_trained_epochs is None:
+            return
+        oracle = self.oracle
+        if self.trained_epochs() >= self.max_trained_epochs and hasattr(oracle, "trials"):
+            # keras-tuner's `create_trial` answers STOPPED once the oracle holds
+            # `max_trials` trials; no trial is created after this one.
+            oracle.max_trials = max(len(oracle.trials), 1)
