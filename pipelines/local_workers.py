@@ -16,7 +16,9 @@ result = run_with_workers(load_config("configs/default.toml"), workers=2)
 ```
 
 A worker that exits before the search ends stops the chief with one line, and every
-worker still running is stopped when the chief stops, for whatever reason. A worker
+worker still running is stopped when the chief stops, for whatever reason; but with
+`--recycle-after K` (`pipelines.recycling`) each worker exits after K trials on purpose and
+the chief starts it again under its name (even one worker: `--recycle-after` alone). A worker
 process runs `python -m pipelines.local_workers` (`main` below); TensorFlow is imported
 only inside the functions here, so that a worker imports it quietly (`pipelines.quiet`).
 """
@@ -38,7 +40,7 @@ import sys
 import tempfile
 from typing import IO, TYPE_CHECKING
 
-from pipelines import build, distributed, progress, quiet
+from pipelines import build, distributed, progress, quiet, recycling
 from pipelines.config import Config, load_config
 from pipelines.errors import ConfigError, KtlabError
 from pipelines.progress import LOGGER
@@ -105,11 +107,18 @@ class WorkerPool:
         workers: How many worker processes to start.
         threads: Threads for each worker's TensorFlow; None gives each its share of the
             cores.
+        recycle_after: Whether the workers exit after that many trials to be started
+            again (`pipelines.recycling`); 0 never.
     """
 
-    def __init__(self, workers: int, threads: int | None = None) -> None:
+    def __init__(self, workers: int, threads: int | None = None,
+                 recycle_after: int = 0) -> None:
         self.names = [f"worker-{number}" for number in range(1, workers + 1)]
         self.threads = threads_per_worker(workers) if threads is None else threads
+        self.recycle_after = recycle_after
+        # How many times each worker has been started.
+        self.starts: dict[str, int] = {}
+        self._launched: tuple[Config, distributed.Distribution] | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, pathlib.Path] = {}
         self.startup_logs: dict[str, pathlib.Path] = {}
@@ -147,35 +156,59 @@ class WorkerPool:
         then it copies that log into `RUN_DIR/workers/<name>.log` and appends to it.
         """
         self._startup_dir = pathlib.Path(tempfile.mkdtemp(prefix="ktlab-workers-"))
-        environ = self.environment()
+        self._launched = (config, distribution)
         log_dir = config.run_dir.resolve() / LOG_FOLDER
         for name in self.names:
             self.logs[name] = log_dir / f"{name}.log"
             self.startup_logs[name] = self._startup_dir / f"{name}.log"
-            log = open(self.startup_logs[name], "wb")  # noqa: SIM115 (closed in stop())
-            self._files.append(log)
-            # A session of its own: Ctrl-C reaches the chief only, which stops the workers.
-            self.processes[name] = subprocess.Popen(
-                self.command(config, distribution, name), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, env=environ, start_new_session=True)
+            self._spawn(name, self.startup_logs[name], "wb")
+
+    def restart(self, name: str) -> None:
+        """Starts worker `name` again, once it exited to be recycled.
+
+        The chief listens already, so the new process writes to the end of the worker's
+        log in the run directory from its start, and its startup log stays empty.
+        """
+        LOGGER.info(f"ktlab: {name} ran {self.recycle_after} trials and exited to free its "
+                    f"memory; starting it again (start {self.starts[name] + 1})")
+        self.startup_logs[name] = self._startup_dir / f"{name}-{self.starts[name] + 1}.log"
+        self._spawn(name, self.logs[name], "ab")
+
+    def _spawn(self, name: str, log_path: pathlib.Path, mode: str) -> None:
+        config, distribution = self._launched
+        log = open(log_path, mode)  # noqa: SIM115 (closed in stop())
+        self._files.append(log)
+        self.starts[name] = self.starts.get(name, 0) + 1
+        # A session of its own: Ctrl-C reaches the chief only, which stops the workers.
+        self.processes[name] = subprocess.Popen(
+            self.command(config, distribution, name), stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, env=self.environment(),
+            start_new_session=True)
 
     def start(self, run_dir: pathlib.Path, distribution: distributed.Distribution) -> None:
         """Called once the chief listens: the workers find it on their own."""
         self.listening = True
-        LOGGER.info(f"ktlab: chief on {distribution.address} with {len(self.names)} worker "
-                    f"processes of {self.threads} thread{'s' * (self.threads != 1)} each; "
-                    f"their output goes to {run_dir / LOG_FOLDER}")
+        count, every = len(self.names), self.recycle_after
+        recycled = f", restarted every {every} trials" if every else ""
+        LOGGER.info(f"ktlab: chief on {distribution.address} with {count} worker "
+                    f"process{'es' * (count != 1)} of {self.threads} thread"
+                    f"{'s' * (self.threads != 1)} each{recycled}; their output goes to "
+                    f"{run_dir / LOG_FOLDER}")
 
     def check(self) -> None:
         """Raises when a worker failed, or every worker ended, before the search did.
 
         Every worker exits with code 0 once the chief has told it to stop, and the chief
         then stops serving at its next look; so workers that all ended are an error only
-        when the chief still serves at the look after the one that saw them end.
+        when the chief still serves at the look after the one that saw them end. A worker
+        that exited to be recycled is started again.
 
         Raises:
             WorkerFailedError: Naming the worker, its exit code and its log.
         """
+        for name, process in list(self.processes.items()):
+            if self.recycle_after and process.poll() == recycling.EXIT_CODE:
+                self.restart(name)
         codes = {name: process.poll() for name, process in self.processes.items()}
         for name, code in codes.items():
             if code not in (None, 0):
@@ -232,10 +265,10 @@ def run_with_workers(config: Config, workers: int | None = None, *,
                      resume: bool = False, reuse_finished: bool = False) -> RunResult:
     """Runs one search on `workers` worker processes of this machine, this one the chief.
 
-    With one worker it is `search.run_search` in this process. The workers are separate
-    processes, so the model and the callbacks must be ones that `config` names (a
-    `HyperModel` instance or a callback object of this process cannot be handed over:
-    `run_search` takes those).
+    With one worker and no `run.recycle_after` it is `search.run_search` in this process.
+    The workers are separate processes, so the model and the callbacks must be ones that
+    `config` names (a `HyperModel` instance or a callback object of this process cannot be
+    handed over: `run_search` takes those).
 
     Args:
         config: The run's configuration.
@@ -255,13 +288,13 @@ def run_with_workers(config: Config, workers: int | None = None, *,
     workers = config.run.workers if workers is None else workers
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}; fix --workers")
-    if workers == 1:
+    if workers == 1 and not config.run.recycle_after:
         quiet.import_tensorflow()
         from pipelines import search
 
         return search.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
                                  reuse_finished=reuse_finished)
-    pool = WorkerPool(workers)
+    pool = WorkerPool(workers, recycle_after=config.run.recycle_after)
     distribution = distributed.Distribution("chief", HOST, free_port(), "chief",
                                             local_workers=pool)
     try:
@@ -358,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         _wait_for_chief(distribution)
         _write_output_to(settings.run_dir / LOG_FOLDER / f"{distribution.tuner_id}.log",
                          args.startup_log)
-        workers.run_worker(settings, distribution, prepared=prepared)
+        workers.run_worker(settings, distribution, prepared=prepared,
+                           recycle_after=settings.run.recycle_after)
+    except recycling.WorkerRecycled as recycled:
+        LOGGER.info(f"ktlab: worker {args.tuner_id} {recycled}")
+        return recycling.EXIT_CODE
     except KtlabError as error:
         print(f"ktlab: error: {error}", file=sys.stderr)
         return 2
@@ -366,4 +403,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    recycling.exit_process(main())

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from pipelines import callbacks as trial_callbacks
-from pipelines import distributed, progress, report
+from pipelines import distributed, progress, recycling, report
 from pipelines.build import make_hypermodel, make_pipeline
 from pipelines.config import Config
 from pipelines.data import PreparedData
@@ -33,7 +33,7 @@ IDLE_SECONDS = 0.2
 
 def run_worker(config: Config, distribution: distributed.Distribution, *,
                verbose: bool = True, mirrored: bool = False,
-               prepared: PreparedData | None = None) -> int:
+               prepared: PreparedData | None = None, recycle_after: int = 0) -> int:
     """Runs a distributed worker: trains the trials the chief hands out, until it says stop.
 
     The worker appends its histories to `histories-<tuner_id>.jsonl` in the chief's run
@@ -46,6 +46,9 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
         mirrored: Spread each trial over this machine's GPUs.
         prepared: Data already prepared from `config.data` (a local worker prepares it
             while its chief starts); None prepares it here.
+        recycle_after: Stop after this many trials by raising
+            `recycling.WorkerRecycled`, for a chief that starts a fresh process in its
+            place (`ktlab tune --recycle-after K`); 0 runs until the chief says stop.
 
     Returns:
         How many trials this worker ran.
@@ -91,6 +94,7 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
                                        resuming=True, mirrored=mirrored)
             seed_everything(config)
             _pause_when_idle(tuner)
+            recycling.stop_after(tuner, recycle_after)
             LOGGER.info(f"ktlab: worker {distribution.tuner_id} of the chief at "
                         f"{distribution.address}; run directory {run_dir}")
             tuner.search(**prepared.fit_kwargs(), epochs=config.tuner.max_epochs,
