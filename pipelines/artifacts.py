@@ -13,9 +13,9 @@ import keras
 import pandas as pd
 
 import tuners
-from pipelines import importance, plots, refit, report
+from pipelines import final_pick, final_retrain, importance, pareto, plots, refit, report
 from pipelines.config import Config
-from pipelines.data import PreparedData, score
+from pipelines.data import PreparedData, references, score
 from pipelines.errors import KtlabError
 from pipelines.progress import LOGGER
 from tuners.records import to_json_value
@@ -65,6 +65,8 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
     validation rows (`pipelines.refit`); `best_model.keras`, `preprocessor.joblib` and
     `predictions.csv` are then the refitted model's, and `metrics.json` gives the test
     scores of both the search's model (`search_test`) and the refitted one (`test`).
+    With several objectives the saved configuration is the one `pipelines.pareto` picks;
+    with `run.final_top` it is the one `pipelines.final_pick` picks across seeds.
     """
     trials = tuners.load_trials(run_dir)
     trials.to_csv(run_dir / "trials.csv", index=False)
@@ -74,22 +76,37 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         raise SearchFailedError(
             f"no trial completed (see {run_dir / 'trials.csv'} for the reasons); narrow the "
             f"search space or lower the learning-rate range")
+    choice = None
+    if len(config.tuner.objectives) >= 2:
+        names = config.tuner.objectives
+        choice = pareto.write_pareto(run_dir, trials, names, pareto.objective_directions(
+            config.direction, names), config.tuner.pareto_tolerance)
+        best_id = choice["trial_id"] or best_id
+    final = None
+    if config.run.final_top:
+        final = final_retrain.run_final_pick(config, prepared, tuner, trials, run_dir)
+        best_id = final.trial_id or best_id
     best_trial = tuner.oracle.trials[best_id]
     best_hyperparameters = best_trial.hyperparameters.values
-    search_model = _search_model(tuner, best_trial, prepared, trials)
+    origin: dict[str, Any] = {"source": "search", "trial_id": best_id}
+    if final is not None and final.model is not None:
+        search_model = final.model
+        origin.update(source="final_pick", seed=final.seed)
+    else:
+        search_model = _search_model(tuner, best_trial, prepared, trials)
     search_test = prepared.evaluate(search_model, "test")
     best_model, model_data = search_model, prepared
-    origin: dict[str, Any] = {"source": "search", "trial_id": best_id}
+    refit_seed = origin.get("seed", config.run.seed)
     if config.run.refit:
         epochs = refit.refit_epochs(trials, best_id)
         LOGGER.info(f"ktlab: refitting trial {best_id}'s configuration on the training and "
                     f"validation {prepared.held_out} for {epochs} epochs")
         refitted = refit.refit(tuner.hypermodel, best_trial.hyperparameters, prepared, epochs,
-                               config.run.seed)
+                               refit_seed)
         best_model, model_data = refitted.model, refitted.data
         origin = {"source": "refit", "trial_id": best_id, "epochs": epochs,
                   "train_samples": len(refitted.data.splits["train"]),
-                  "loss": refitted.losses}
+                  "loss": refitted.losses, "seed": refit_seed}
     best_model.save(run_dir / "best_model.keras")
     joblib.dump({"preprocessor": model_data.preprocessor,
                  "target_scaler": model_data.target_scaler,
@@ -111,6 +128,8 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "search_test": search_test,
         "test": score(prepared.task, model_data.splits["test"].actual, test_predictions),
         "baseline": {"name": prepared.baseline, **prepared.baselines},
+        # Stocks: persistence and moving-average forecasts, on the same rows as `test`.
+        "baselines": references.reference_scores(prepared.references, prepared.splits),
         "units": prepared.units,
         "trials": int(len(trials)),
         "epochs": int(trials["epochs_trained"].sum()) if len(trials) else 0,
@@ -118,10 +137,17 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "seconds": round(time.perf_counter() - started, 1),
         "backend": keras.backend.backend(),
     }
+    if choice is not None:
+        metrics["pareto"] = choice
+    if final is not None:
+        metrics["final_pick"] = final.record
+    summary = report.summary_table(trials, metrics)
+    if final is not None:
+        final_pick.write_report(run_dir, summary)
     write_json(run_dir / "metrics.json", metrics)
     plots.write_plots(run_dir)
     _write_importance(run_dir)
-    LOGGER.info(report.summary_table(trials, metrics))
+    LOGGER.info(summary)
     LOGGER.info(f"run directory: {run_dir}")
     return RunResult(run_dir=run_dir, config=config, best_hyperparameters=best_hyperparameters,
                      metrics=metrics, trials=trials, seconds=metrics["seconds"],
@@ -167,6 +193,9 @@ def _predictions_frame(prepared: PreparedData, predictions: Any) -> pd.DataFrame
     if split.anchor is not None:
         frame.insert(0, "date", [day.date().isoformat() for day in split.index])
         frame["baseline"] = split.anchor
+        for name, reference in prepared.references.items():
+            if name != "persistence":
+                frame[name] = reference.predictions(split)
     return frame
 
 

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 from hypermodels import registry as model_registry
 from pipelines.data import sources
 from pipelines.errors import ConfigError
+from tuners import objectives as tuner_objectives
+from tuners import pruning
 from tuners import registry as tuner_registry
 
 if TYPE_CHECKING:
     from pipelines.config import Config, DataConfig, ModelConfig
 
 VALIDATIONS = ("holdout", "walk_forward")
-TARGETS = ("close", "return")
+TARGETS = ("close", "return", "volatility")
 TASKS = ("auto", "regression", "classification")
 FILLS = ("error", "ffill", "drop")
 DIRECTIONS = ("min", "max")
@@ -36,6 +38,7 @@ def validate(config: Config) -> None:
     _check_model(model)
     _check_choice("tuner", tuner.name, tuner_registry.TUNERS)
     _check_choice("validation", tuner.validation, VALIDATIONS)
+    _check_choice("pruner", tuner.pruner, pruning.PRUNERS)
     _check_choice("target", data.target, TARGETS)
     _check_choice("task", data.task, TASKS)
     _check_choice("fill policy", data.fill, FILLS)
@@ -46,6 +49,8 @@ def validate(config: Config) -> None:
         ("hyperband iterations", "--hyperband-iterations", tuner.hyperband_iterations, 1),
         ("executions per trial", "--executions-per-trial", tuner.executions_per_trial, 1),
         ("patience", "--patience", tuner.patience, 0),
+        ("pruner grace", "--pruner-grace", tuner.pruner_grace, 1),
+        ("pruner startup trials", "--pruner-startup-trials", tuner.pruner_startup_trials, 1),
         ("max consecutive failed trials", "--max-consecutive-failed-trials",
          tuner.max_consecutive_failed_trials, 1),
         ("lookback", "--lookback", data.lookback, 1),
@@ -53,6 +58,9 @@ def validate(config: Config) -> None:
         ("moving average window", "data.moving_average_window", data.moving_average_window, 1),
         ("seed", "--seed", config.run.seed, 1),
         ("workers", "--workers", config.run.workers, 1),
+        ("recycle after", "--recycle-after", config.run.recycle_after, 0),
+        ("final top", "--final-top", config.run.final_top, 0),
+        ("final seeds", "--final-seeds", config.run.final_seeds, 2),
         ("batch size", "--batch-size", data.batch_size, 1),
         ("train window", "--train-window", data.train_window, data.lookback + 1),
         ("validation window", "--validation-window", data.validation_window,
@@ -72,17 +80,18 @@ def validate(config: Config) -> None:
             raise ConfigError(f"num initial points must be from 1 to max trials "
                               f"({tuner.max_trials}), got {tuner.num_initial_points}; fix "
                               f"--num-initial-points")
-    if tuner.validation == "walk_forward":
-        if spec.budget == "epochs":
-            raise ConfigError(f"walk-forward validation does not work with {tuner.name}, "
-                              f"which resumes each configuration from one checkpoint; use "
-                              f"random or bayesian, or --validation holdout")
-        if tuner.executions_per_trial != 1:
-            raise ConfigError("walk-forward validation already trains one model per fold; "
-                              "set --executions-per-trial 1")
+    if tuner.pruner != "none":
+        _check_pruner(tuner.pruner, tuner.name, tuner.validation)
+    if tuner.validation == "walk_forward" and tuner.executions_per_trial != 1:
+        raise ConfigError("walk-forward validation already trains one model per fold; "
+                          "set --executions-per-trial 1")
     if tuner.direction and tuner.direction not in DIRECTIONS:
         raise ConfigError(f"unknown direction {tuner.direction!r}; use min or max")
     config.direction  # noqa: B018 (raises ConfigError when it cannot be inferred)
+    _check_objectives(tuner)
+    if config.run.final_top and tuner.objectives:
+        raise ConfigError(f"--final-top {config.run.final_top} picks by the mean of one "
+                          f"objective, --objectives by the Pareto rule; pass one of them")
     for reference in config.run.callbacks:
         try:
             model_registry.check_reference(reference, what="run.callbacks")
@@ -135,6 +144,48 @@ def _check_model(model: ModelConfig) -> None:
                                   f"{', '.join(spec.presets)}")
     except model_registry.ModelNotFoundError as error:
         raise ConfigError(str(error)) from None
+
+
+def _check_pruner(pruner: str, tuner_name: str, validation: str) -> None:
+    trial_budget = [name for name, spec in tuner_registry.TUNERS.items()
+                    if spec.budget == "trials"]
+    if tuner_name not in trial_budget:
+        raise ConfigError(f"--pruner {pruner} works with the trial-budget tuners "
+                          f"({', '.join(trial_budget)}); {tuner_name} already stops trials "
+                          f"by its own schedule, so use --pruner none or one of those tuners")
+    if validation == "walk_forward":
+        raise ConfigError(f"--pruner {pruner} compares holdout curves epoch by epoch; use "
+                          f"--validation holdout or --pruner none")
+
+
+def _check_objectives(tuner: Any) -> None:
+    """Checks `--objectives` and `--pareto-tolerance` (`pipelines.pareto`)."""
+    if not 0 <= tuner.pareto_tolerance <= 1:
+        raise ConfigError(f"pareto tolerance must be a fraction from 0 to 1, got "
+                          f"{tuner.pareto_tolerance}; fix --pareto-tolerance")
+    names = tuner.objectives
+    if not names:
+        return
+    if len(names) == 1:
+        raise ConfigError(f"--objectives {names[0]} names one objective; name two or more, "
+                          f"such as val_loss,params, or use --objective")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--objectives {','.join(names)} names one twice; name each once")
+    measured = tuner_objectives.MEASURED
+    if names[0] in measured:
+        raise ConfigError(f"the first of --objectives is the one every tuner trains towards, "
+                          f"so it must be a metric such as val_loss, not {names[0]}; put "
+                          f"{names[0]} later")
+    if names[0] != tuner.objective:
+        raise ConfigError(f"--objective {tuner.objective} and the first of --objectives "
+                          f"({names[0]}) differ; leave out --objective")
+    for name in names[1:]:
+        try:
+            tuner_objectives.objective_direction(name)
+        except ValueError:
+            raise ConfigError(f"unknown objective {name!r} in --objectives; use a metric of "
+                              f"the model (val_loss, val_mae, val_accuracy, ...), "
+                              f"{' or '.join(measured)}") from None
 
 
 def _check_choice(name: str, value: str, choices: Any) -> None:

@@ -47,7 +47,12 @@ def _prepare(settings: config.Config) -> PreparedData:
     class must be imported to know which data it takes)."""
     if model_registry.is_reference(settings.model.name):
         quiet.import_tensorflow()
-    return build.make_pipeline(settings).prepare()
+    prepared = build.make_pipeline(settings).prepare()
+    if settings.tuner.validation == "walk_forward":
+        # Cutting the folds now reports windows that do not fit the data before TensorFlow
+        # is imported; the search reuses them.
+        prepared.folds()
+    return prepared
 
 
 def _command_data(args: argparse.Namespace) -> int:
@@ -92,7 +97,7 @@ def _command_tune(args: argparse.Namespace) -> int:
         workers.run_worker(settings, distribution, mirrored=args.mirrored)
         return 0
     prepared = _prepare(settings)
-    if settings.run.workers > 1:
+    if settings.run.workers > 1 or settings.run.recycle_after:
         # Imported before TensorFlow, which it imports itself once the worker processes
         # have started: they import it at the same time.
         from pipelines import local_workers
@@ -116,21 +121,33 @@ def _command_tune(args: argparse.Namespace) -> int:
 
 def _check_workers(args: argparse.Namespace, settings: config.Config,
                    distribution: distributed.Distribution | None) -> None:
-    """Refuses `--workers N` beside a role of its own or beside `--mirrored`.
+    """Refuses `--workers N` or `--recycle-after K` beside a role of its own or `--mirrored`.
 
-    A worker's `config.json` holds the chief's `workers`, which is the chief's business:
-    only a flag given to the worker itself is refused.
+    A worker's `config.json` holds the chief's `workers` and `recycle_after`, which are the
+    chief's business: only a flag given to the worker itself is refused.
     """
     workers = settings.run.workers
-    if workers <= 1:
+    if workers > 1:
+        if distribution is not None and (args.workers is not None
+                                         or distribution.role == "chief"):
+            raise ConfigError(f"--workers {workers} starts its own chief and workers on this "
+                              f"machine; leave out --distributed {distribution.role} (or "
+                              f"--workers)")
+        if args.mirrored:
+            raise ConfigError(f"--mirrored spreads every trial over all GPUs, which {workers} "
+                              f"workers would share; pass --mirrored or --workers, not both")
+    recycle = settings.run.recycle_after
+    if not recycle:
         return
-    if distribution is not None and (args.workers is not None or distribution.role == "chief"):
-        raise ConfigError(f"--workers {workers} starts its own chief and workers on this "
-                          f"machine; leave out --distributed {distribution.role} (or "
-                          f"--workers)")
+    if distribution is not None and (args.recycle_after is not None
+                                     or distribution.role == "chief"):
+        raise ConfigError(f"--recycle-after {recycle} restarts the worker processes that "
+                          f"ktlab tune starts itself; leave out --distributed "
+                          f"{distribution.role} (or --recycle-after)")
     if args.mirrored:
-        raise ConfigError(f"--mirrored spreads every trial over all GPUs, which {workers} "
-                          f"workers would share; pass --mirrored or --workers, not both")
+        raise ConfigError(f"--recycle-after {recycle} trains in worker processes, which "
+                          f"--mirrored does not reach; pass --mirrored or --recycle-after, "
+                          f"not both")
 
 
 def _command_compare(args: argparse.Namespace) -> int:

@@ -34,6 +34,9 @@ class DataConfig:
     held-out years trade far above the training years' prices, and a network that
     forecasts the scaled close must extrapolate there (on AAPL its test MSE was over 1,000
     times the persistence baseline's). A forecast return is turned back into a price.
+    `target = "volatility"` forecasts the next day's absolute log return instead, in log
+    space (`pipelines.data.volatility`), beside a persistence and a
+    `moving_average_window`-day moving-average baseline.
     """
 
     source: str = ""
@@ -99,12 +102,32 @@ class TunerConfig:
     # "min" or "max"; empty infers it from the objective's name (loss, mae: min; acc, auc:
     # max).
     direction: str = ""
+    # Several objectives, e.g. ["val_loss", "params"] or ["val_loss", "latency_ms"]: the
+    # first replaces `objective` and is what every tuner optimises; the genetic tuner
+    # selects by NSGA-II on all of them, and the run writes their Pareto front
+    # (pipelines/pareto.py). The saved model is then the trial best in the last objective
+    # among those within `pareto_tolerance` (a fraction) of the best first objective.
+    objectives: list[str] = dataclasses.field(default_factory=list)
+    pareto_tolerance: float = 0.01
     patience: int = 3
     # Arguments of the tuner's oracle beyond its budget, e.g. the genetic algorithm's
     # population_size or BOHB's random_fraction (see tuners/oracles/).
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     validation: str = "holdout"
     max_consecutive_failed_trials: int = 3
+    # Trial-budget tuners: "median" stops a trial after an epoch at which its objective is
+    # worse than the median of the earlier trials' there (tuners/pruning.py), but never
+    # before pruner_grace epochs, nor before pruner_startup_trials earlier trials reached
+    # that epoch.
+    pruner: str = "none"
+    pruner_grace: int = 2
+    pruner_startup_trials: int = 3
+
+    def __post_init__(self) -> None:
+        # The first of several objectives becomes the objective when that is left at its
+        # default; `pipelines.checks` refuses an objective set to something else.
+        if self.objectives and self.objective == "val_loss":
+            self.objective = self.objectives[0]
 
 
 @dataclasses.dataclass
@@ -119,7 +142,13 @@ class RunConfig:
     `RUN_DIR/tensorboard/`; `callbacks` names factories of Keras callbacks added to every
     trial, as `"package.module:factory"` or `"file.py:factory"`. `workers` above 1 runs the
     search on that many worker processes of this machine, each on its share of the cores,
-    with this process as keras-tuner's chief (`pipelines.local_workers`).
+    with this process as keras-tuner's chief (`pipelines.local_workers`); `recycle_after`
+    above 0 makes each worker process exit after that many trials and the chief start it
+    again, which returns the memory TensorFlow keeps of every model (`pipelines.recycling`);
+    with `workers = 1` the search then runs in one worker process beside the chief.
+    `final_top` above 0 retrains that many of the best configurations `final_seeds` times
+    each with new seeds after the search and saves the one with the best mean validation
+    score (`pipelines.final_pick`).
     """
 
     seed: int = 42
@@ -132,6 +161,9 @@ class RunConfig:
     tensorboard: bool = False
     callbacks: list[str] = dataclasses.field(default_factory=list)
     workers: int = 1
+    recycle_after: int = 0
+    final_top: int = 0
+    final_seeds: int = 3
 
 
 @dataclasses.dataclass

@@ -35,9 +35,14 @@ FLAG_KEYS = {
     "executions_per_trial": ("tuner", "executions_per_trial"),
     "objective": ("tuner", "objective"),
     "direction": ("tuner", "direction"),
+    "objectives": ("tuner", "objectives"),
+    "pareto_tolerance": ("tuner", "pareto_tolerance"),
     "patience": ("tuner", "patience"),
     "validation": ("tuner", "validation"),
     "max_consecutive_failed_trials": ("tuner", "max_consecutive_failed_trials"),
+    "pruner": ("tuner", "pruner"),
+    "pruner_grace": ("tuner", "pruner_grace"),
+    "pruner_startup_trials": ("tuner", "pruner_startup_trials"),
     "seed": ("run", "seed"),
     "output_dir": ("run", "output_dir"),
     "run_name": ("run", "run_name"),
@@ -47,6 +52,9 @@ FLAG_KEYS = {
     "deterministic": ("run", "deterministic"),
     "tensorboard": ("run", "tensorboard"),
     "workers": ("run", "workers"),
+    "recycle_after": ("run", "recycle_after"),
+    "final_top": ("run", "final_top"),
+    "final_seeds": ("run", "final_seeds"),
 }
 
 
@@ -68,6 +76,14 @@ def _size(text: str) -> int | float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number of days nor a "
                                          f"fraction") from None
+
+
+def _name_list(text: str) -> list[str]:
+    """Comma-separated names, such as 'val_loss,params'."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("must name objectives, such as val_loss,params")
+    return names
 
 
 def _json_table(text: str) -> dict[str, Any]:
@@ -101,8 +117,9 @@ def _add_data_flags(parser: argparse.ArgumentParser) -> None:
                        help="held-out test: days (stocks, default 800) or fraction (tables)")
     group.add_argument("--validation-size", type=_size,
                        help="validation: days (stocks, default 500) or fraction (tables)")
-    group.add_argument("--target", help="return (next day's return, default) or close (next "
-                                        "day's close, as the reference article)")
+    group.add_argument("--target", help="return (next day's return, default), close (next "
+                                        "day's close, as the reference article) or volatility "
+                                        "(next day's |log return|)")
     group.add_argument("--calendar", action=argparse.BooleanOptionalAction, default=None,
                        help="add one-hot year/month/day features")
     group.add_argument("--log-returns", action=argparse.BooleanOptionalAction, default=None,
@@ -131,10 +148,25 @@ def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--direction", choices=("min", "max"),
                        help="whether the objective is minimised or maximised (default: "
                             "inferred from its name: loss, mae: min; accuracy, auc: max)")
+    group.add_argument("--objectives", type=_name_list, metavar="NAMES",
+                       help="several objectives, the first replacing --objective: e.g. "
+                            "val_loss,params or val_loss,latency_ms (genetic selects by "
+                            "NSGA-II; every tuner writes pareto.csv)")
+    group.add_argument("--pareto-tolerance", type=float, metavar="FRACTION",
+                       help="with --objectives: save the trial best in the last objective "
+                            "within this fraction of the best first one (default 0.01)")
     group.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     group.add_argument("--validation", help="holdout (default) or walk_forward")
     group.add_argument("--max-consecutive-failed-trials", type=int,
                        help="failed trials in a row that end the search (default 3)")
+    group.add_argument("--pruner", help="random/bayesian/genetic/grid: median stops a trial "
+                                        "whose objective at an epoch is worse than the "
+                                        "median of the earlier trials' (default none)")
+    group.add_argument("--pruner-grace", type=int,
+                       help="epochs every trial trains before it can be pruned (default 2)")
+    group.add_argument("--pruner-startup-trials", type=int,
+                       help="earlier trials that must reach an epoch before a trial can be "
+                            "pruned there (default 3)")
     group.add_argument("--seed", type=int, help="seed of the search and the models")
     group.add_argument("--output-dir", help="parent folder of run directories (runs)")
     group.add_argument("--run-name", help="run directory name (default: model-tuner-data-seed)")
@@ -151,6 +183,13 @@ def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
                             "scores (slower)")
     group.add_argument("--tensorboard", action="store_true", default=None,
                        help="write TensorBoard logs with HParams under RUN_DIR/tensorboard/")
+    group.add_argument("--final-top", type=int, metavar="K",
+                       help="after the search, retrain the K best configurations with new "
+                            "seeds and save the one with the best mean validation score "
+                            "(final.csv; default 0: off)")
+    group.add_argument("--final-seeds", type=int, metavar="S",
+                       help="with --final-top: seeds per configuration (default 3; K*S extra "
+                            "trainings)")
     output = parser.add_argument_group("output")
     output.add_argument("--verbose", action="store_true",
                         help="also show Keras's progress bar for every epoch")
@@ -168,6 +207,10 @@ def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
                        help="run the search on N worker processes of this machine, each on "
                             "its share of the cores, with this one as the chief (default 1: "
                             "one process)")
+    group.add_argument("--recycle-after", type=int, metavar="K",
+                       help="restart each worker process after K trials, which frees the "
+                            "memory TensorFlow keeps of every model; alone, runs the search "
+                            "in one worker process beside the chief (default 0: never)")
     group.add_argument("--distributed", choices=("chief", "worker"),
                        help="chief: hand out trials and write the results; worker: train "
                             "trials (also set by KERASTUNER_TUNER_ID)")

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 import tuners
+from pipelines import population_plots, rung_plots
 from tuners import objectives, schedule
 
 PLOT_FILES = {
@@ -58,15 +59,19 @@ def plot_histories(histories: pd.DataFrame, trials: pd.DataFrame, metric: str = 
 
     A line per configuration (a Hyperband configuration continues across rounds), with a
     dashed vertical mark where Hyperband stopped it (not promoted before the largest
-    budget), a cross where it failed, and a dot where early stopping ended it.
+    budget) or a pruner did (`tuners.pruning`), a cross where it failed, and a dot where
+    early stopping ended it. A population-based training run is drawn one line per
+    member, with its learning-rate schedule (`population_plots.plot_population`).
     """
+    if population_plots.is_population(trials):
+        return population_plots.plot_population(histories, trials, metric)
     figure = Figure(figsize=(10, 5.5), layout="constrained")
     axes = figure.add_subplot()
     largest_budget = trials["target_epochs"].max() if "target_epochs" in trials else None
     by_id = trials.set_index("trial_id")
     chains = configuration_chains(trials)
     colours = _colours(len(chains))
-    pruned = 0
+    pruned = median_pruned = 0
     all_values = []
     for colour, (root, chain) in zip(colours, chains.items(), strict=True):
         curve = histories[histories["trial_id"].isin(chain)].sort_values("epoch")
@@ -82,6 +87,10 @@ def plot_histories(histories: pd.DataFrame, trials: pd.DataFrame, metric: str = 
         if last["status"] == "failed":
             axes.plot([end_epoch], [_last_finite(values)], marker="x", color="red",
                       markersize=8, linestyle="none", gid="failed")
+        elif last["status"] == "pruned":
+            axes.axvline(end_epoch, color=colour, linestyle="--", linewidth=0.8, alpha=0.6,
+                         gid="pruned")
+            median_pruned += 1
         elif last["status"] == "stopped_early":
             axes.plot([end_epoch], [values[-1]], marker="o", color=colour, markersize=4,
                       linestyle="none", gid="early-stop")
@@ -98,6 +107,8 @@ def plot_histories(histories: pd.DataFrame, trials: pd.DataFrame, metric: str = 
     title = f"{metric} per configuration: {len(chains)} configurations"
     if pruned:
         title += f", {pruned} stopped by Hyperband (dashed)"
+    if median_pruned:
+        title += f", {median_pruned} pruned (dashed)"
     axes.set_title(title)
     if len(chains) <= 12:
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
@@ -161,12 +172,14 @@ def format_tick(value: Any) -> str:
 
 
 def plot_predictions(predictions: pd.DataFrame, title: str = "", last_days: int = 60,
-                     ) -> Figure:
+                     volatility: bool = False) -> Figure:
     """The best model's test forecasts against the actual prices and the naive forecast.
 
     The right panel zooms into the last `last_days` days, where the three lines can be
-    told apart.
+    told apart. With `volatility`, the values are absolute log returns (the volatility
+    target), and the naive forecast is yesterday's.
     """
+    thing = "|log return|" if volatility else "close"
     figure = Figure(figsize=(13, 4.8), layout="constrained")
     index = pd.to_datetime(predictions["date"]) if "date" in predictions else predictions.index
     whole, zoom = figure.subplots(1, 2, width_ratios=[2, 1])
@@ -174,13 +187,14 @@ def plot_predictions(predictions: pd.DataFrame, title: str = "", last_days: int 
         axes.plot(index[rows], predictions["actual"].iloc[rows], color="black",
                   linewidth=1.2, label="actual")
         axes.plot(index[rows], predictions["baseline"].iloc[rows], color="grey",
-                  linewidth=0.9, linestyle=":", label="naive: yesterday's close")
+                  linewidth=0.9, linestyle=":", label=f"naive: yesterday's {thing}")
         axes.plot(index[rows], predictions["predicted"].iloc[rows], color="tab:blue",
                   linewidth=1.0, label="best model")
         axes.set_xlabel("date")
         axes.tick_params(axis="x", labelrotation=30)
-    whole.set_ylabel("close (US dollars, split-adjusted)")
-    whole.set_title(title or "held-out test set: forecasts of the next day's close")
+    whole.set_ylabel("|log return| (realised volatility)" if volatility
+                     else "close (US dollars, split-adjusted)")
+    whole.set_title(title or f"held-out test set: forecasts of the next day's {thing}")
     zoom.set_title(f"last {min(last_days, len(predictions))} days")
     whole.legend(loc="upper left")
     return figure
@@ -285,14 +299,23 @@ def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
         predictions = pd.read_csv(predictions_file)
         # Only price forecasts have a date axis and a naive forecast to draw.
         if "baseline" in predictions:
-            figures["predictions"] = plot_predictions(predictions)
+            config_file = run_dir / "config.json"
+            target = (json.loads(config_file.read_text()).get("data", {}).get("target")
+                      if config_file.exists() else None)
+            figures["predictions"] = plot_predictions(predictions,
+                                                      volatility=target == "volatility")
     config_file = run_dir / "config.json"
     if config_file.exists():
         tuner_config = json.loads(config_file.read_text())["tuner"]
-        if tuners.TUNERS[tuner_config["name"]].budget == "epochs":
+        spec = tuners.TUNERS[tuner_config["name"]]
+        # Hyperband's brackets, which an oracle with a plan of its own (PBT) does not run.
+        if spec.budget == "epochs" and spec.plan is None:
             figures["schedule"] = plot_schedule(schedule.keras_tuner_schedule(
                 tuner_config["max_epochs"], tuner_config["factor"],
                 tuner_config["hyperband_iterations"]))
+        elif tuner_config["name"] == "asha" and not trials.empty:
+            # ASHA has no brackets to plan: draw its rungs and promotions as they ran.
+            figures["schedule"] = rung_plots.plot_rungs(trials)
     written = []
     for name, figure in figures.items():
         path = run_dir / PLOT_FILES[name]

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines import report
-from tuners import schedule
 from tuners.registry import TUNERS
 
 LOGGER = logging.getLogger("ktlab")
@@ -95,9 +94,10 @@ class Plan:
     def of(cls, tuner: Any, folds: int = 1) -> Plan:
         """The plan of a `pipelines.config.TunerConfig`; each fold trains its own epochs."""
         if TUNERS[tuner.name].budget == "epochs":
-            plan = schedule.keras_tuner_schedule(tuner.max_epochs, tuner.factor,
-                                                 tuner.hyperband_iterations)
-            return cls(plan.total_trials, plan.total_epochs * tuner.executions_per_trial)
+            # Hyperband's schedule, or the oracle's own plan (population-based training).
+            trials, epochs = TUNERS[tuner.name].planned_budget(
+                tuner.max_epochs, tuner.factor, tuner.hyperband_iterations, tuner.options)
+            return cls(trials, epochs * tuner.executions_per_trial * folds)
         runs = tuner.executions_per_trial * folds
         return cls(tuner.max_trials, tuner.max_trials * tuner.max_epochs * runs)
 
@@ -132,7 +132,8 @@ class Progress:
         self.epochs += trained
         self.new_epochs += trained
         score = record.get("score")
-        if (record.get("status") in ("completed", "stopped_early") and score is not None
+        if (record.get("status") in ("completed", "stopped_early", "pruned")
+                and score is not None
                 and math.isfinite(score) and (self.best is None or self._better(score))):
             self.best = score
         LOGGER.info(self.line(record))
@@ -147,6 +148,8 @@ class Progress:
             parts.append(f"failed ({record.get('reason')})")
         elif status == "stopped_early":
             parts.append("stopped early")
+        elif status == "pruned":
+            parts.append(f"pruned ({record.get('reason')})")
         best = "n/a" if self.best is None else report.format_value(float(self.best))
         parts += [f"best {self.objective} {best}", f"elapsed {_clock(elapsed)}"]
         left = self.seconds_left(elapsed)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines import final_pick
 from tuners import objectives
 
 # Short names keep a trial's line on one terminal row.
@@ -60,8 +61,11 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -
     lines.append(f"best trial {metrics['best_trial_id']}, scores in {metrics.get('units', '')} "
                  f"units:")
     baseline = metrics["baseline"]
-    rows = [("validation", "search model", metrics["validation"]),
-            ("test", "search model", metrics.get("search_test", metrics["test"]))]
+    # With a final pick, the model scored before any refit is its chosen seed's.
+    searched = ("final-pick model" if (metrics.get("final_pick") or {}).get("seed") is not None
+                else "search model")
+    rows = [("validation", searched, metrics["validation"]),
+            ("test", searched, metrics.get("search_test", metrics["test"]))]
     origin = metrics.get("best_model") or {}
     if origin.get("source") == "refit":
         rows.append(("test", f"refitted ({origin['epochs']} epochs)", metrics["test"]))
@@ -70,13 +74,49 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -
                           for metric, value in baseline[split].items())
         lines.append(f"  {split:<10} {name + ':':<26} {_scores(scores)} | baseline: {naive}")
     lines.append(f"  baseline = {baseline['name']}")
+    lines += _reference_lines(rows, metrics.get("baselines") or {}, baseline["name"])
     if origin.get("source") == "refit":
         lines.append(f"  best_model.keras: trial {origin['trial_id']}'s configuration refitted "
                      f"on {origin['train_samples']} training + validation samples for "
                      f"{origin['epochs']} epochs")
+    elif origin.get("source") == "final_pick":
+        lines.append(f"  best_model.keras: trial {origin['trial_id']}'s configuration trained "
+                     f"with seed {origin['seed']} (final pick)")
     else:
         lines.append(f"  best_model.keras: the search's model of trial {origin.get('trial_id')}")
+    if metrics.get("pareto"):
+        lines += _pareto_lines(metrics["pareto"])
+    if metrics.get("final_pick"):
+        lines += final_pick.report_lines(metrics["final_pick"])
     return "\n".join(lines)
+
+
+def _pareto_lines(choice: dict[str, Any]) -> list[str]:
+    """The section on a search with several objectives (`pipelines.pareto`)."""
+    lines = [f"several objectives ({', '.join(choice['objectives'])}): "
+             f"{len(choice['front'])} trials on the Pareto front (pareto.csv)"]
+    if choice["trial_id"] is None:
+        return [*lines, "  no trial has a value of every objective; the best score's trial "
+                        "was saved"]
+    values = ", ".join(f"{name} {format_value(value)}" for name, value in choice["values"].items())
+    return [*lines, f"  saved trial {choice['trial_id']} ({values}), chosen by the rule: "
+                    f"{choice['rule']}"]
+
+
+def _reference_lines(rows: list[tuple[str, str, dict[str, float]]],
+                     references: dict[str, dict[str, Any]], baseline: str) -> list[str]:
+    """Each model score's MSE beside every reference forecast's (`metrics.json`'s
+    `baselines`), in 4 significant digits: a volatility's MSE is of the order of 1e-4."""
+    if not references or any("mse" not in scores for _, _, scores in rows):
+        return []
+    lines = ["  MSE beside every baseline on the same rows (4 significant digits):"]
+    for split, name, scores in rows:
+        others = " | ".join(f"{key.replace('_', ' ')} {reference[split]['mse']:#.4g}"
+                            for key, reference in references.items())
+        lines.append(f"  {split:<10} {name + ':':<26} {scores['mse']:#.4g} | {others}")
+    lines += [f"  {key.replace('_', ' ')} = {reference['name']}"
+              for key, reference in references.items() if reference["name"] != baseline]
+    return lines
 
 
 def _scores(scores: dict[str, float]) -> str:

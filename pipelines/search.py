@@ -32,7 +32,8 @@ from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
 from pipelines.progress import LOGGER
 from pipelines.run_dir import RUN_MARKER, finished_search, prepare_run_dir
-from tuners import checkpoints
+from tuners import checkpoints, pruning
+from tuners.objectives import MEASURED
 
 
 def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = None,
@@ -265,6 +266,11 @@ def check_search(config: Config, hypermodel: Any, folds: Any) -> None:
     if objective not in allowed:
         raise ConfigError(f"objective {objective!r} is not a metric of the {config.model_label} "
                           f"model; use one of {', '.join(allowed)}")
+    allowed += MEASURED
+    for name in config.tuner.objectives:
+        if name not in allowed:
+            raise ConfigError(f"objective {name!r} in --objectives is not a metric of the "
+                              f"{config.model_label} model; use {', '.join(allowed)}")
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
         scratch_dir = pathlib.Path(scratch) / "check"
         with distributed.environment(None):
@@ -309,6 +315,10 @@ def build_search_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pat
             history_path=history_path,
             max_consecutive_failed_trials=tuner_config.max_consecutive_failed_trials,
             validation=tuner_config.validation, folds=folds, on_trial_end=on_trial_end,
+            pruner=pruning.make_pruner(tuner_config.pruner, tuner_config.pruner_grace,
+                                       tuner_config.pruner_startup_trials),
+            objectives=[keras_tuner.Objective(tuner_config.objective, config.direction),
+                        *tuner_config.objectives[1:]] if tuner_config.objectives else (),
             **tuner_config.options, **extra)
     except tuners.TunerConfigError as error:
         if not resuming:

@@ -16,6 +16,7 @@ import pytest
 from conftest import make_prices, yahoo_csv
 
 KTLAB = pathlib.Path(sys.executable).parent / "ktlab"
+ARTICLE = pathlib.Path(__file__).resolve().parents[1] / "configs" / "article.toml"
 # Runs `ktlab` in-process, then writes whether TensorFlow was imported to the file named in
 # KTLAB_IMPORTED: the same `main` as the console script, observed from the inside.
 PROBE = ("import os, sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
@@ -96,22 +97,28 @@ def bad_inputs(directory: pathlib.Path) -> dict[str, tuple[list[str], str]]:
                                "unknown config key tuner.max_epoch; valid keys: name, "
                                "max_epochs, factor, hyperband_iterations, max_trials, "
                                "num_initial_points, executions_per_trial, objective, direction, "
-                               "patience, options, validation, max_consecutive_failed_trials"),
+                               "objectives, pareto_tolerance, patience, options, validation, "
+                               "max_consecutive_failed_trials, pruner, pruner_grace, "
+                               "pruner_startup_trials"),
         "flag out of range": (["tune", "--max-epochs", "0"],
                               "max epochs must be >= 1, got 0; fix --max-epochs"),
         "unknown tuner": (["tune", "--tuner", "annealing"],
                           "unknown tuner 'annealing'; use one of hyperband, bayesian, random, "
-                          "grid, genetic, bohb, asha"),
+                          "grid, genetic, bohb, asha, pbt"),
         "unknown model": (["tune", "--model", "resnet"],
                           "unknown model 'resnet'; use one of lstm, dense, or FILE.py:CLASS for "
                           "your own keras_tuner.HyperModel"),
+        "walk-forward windows too long": (
+            ["tune", "--config", str(ARTICLE), "--train-window", "3000"],
+            "walk-forward windows (3000 + 500 days) do not fit in the 2441 days before the "
+            "test split; lower --train-window or --validation-window"),
     }
 
 
 CASES = ["missing file", "empty file", "header only", "missing column", "non-numeric value",
          "duplicate dates", "unsorted dates", "too short", "negative price", "inf",
          "undecodable bytes", "wrong config value", "unknown config key", "flag out of range",
-         "unknown tuner", "unknown model"]
+         "unknown tuner", "unknown model", "walk-forward windows too long"]
 
 
 def test_the_battery_covers_every_case(tmp_path):

@@ -17,7 +17,11 @@ def test_data_summary_of_bundled_aapl(capsys):
     assert lines[4] == "input shape: (30, 11)"
     assert lines[5].startswith("features (11): open, high, low, close, volume,")
     assert lines[5].endswith(", close_ma_30, log_return")
-    assert lines[-1].endswith("on test: mse 1.0486, mae 0.6926, rmse 1.0240")
+    # Both baselines, scored with 4 significant digits: persistence, then the moving average.
+    assert lines[-3].endswith("on test: mse 1.049, mae 0.6926, rmse 1.024")
+    assert lines[-1] == ("baseline (moving average: tomorrow's close = mean close of the last "
+                         "30 days (data.moving_average_window)) on test: mse 11.65, mae 2.541, "
+                         "rmse 3.413")
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -29,7 +33,7 @@ def test_data_summary_of_bundled_aapl(capsys):
     (["data", "--bogus"],
      "ktlab: error: unrecognized arguments: --bogus; see ktlab --help"),
     (["data", "--target", "price"],
-     "ktlab: error: unknown target 'price'; use one of close, return"),
+     "ktlab: error: unknown target 'price'; use one of close, return, volatility"),
     (["data", "--model", "dense", "--data", "AAPL"],
      "ktlab: error: the dense model takes a table, but 'AAPL' is a price series; use --model "
      "lstm or --data diabetes"),
@@ -41,7 +45,7 @@ def test_data_summary_of_bundled_aapl(capsys):
      "CSV file"),
     (["tune", "--tuner", "annealing"],
      "ktlab: error: unknown tuner 'annealing'; use one of hyperband, bayesian, random, grid, "
-     "genetic, bohb, asha"),
+     "genetic, bohb, asha, pbt"),
     (["tune", "--max-epochs", "0"],
      "ktlab: error: max epochs must be >= 1, got 0; fix --max-epochs"),
     (["tune", "--factor", "1"], "ktlab: error: factor must be >= 2, got 1; fix --factor"),

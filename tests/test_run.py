@@ -175,12 +175,24 @@ def test_our_oracles_run_through_ktlab_tune(tiny_stock_flags, tmp_path, capsys, 
                                             expected_trials):
     from tuners import schedule
 
-    assert main(["tune", *tiny_stock_flags, "--tuner", tuner, *flags]) == 0
+    config = []
+    if tuner == "bohb":
+        # Its model starts once two configurations have a result (by default d + 1 = 6,
+        # more than this schedule starts), so trials.csv shows every origin.
+        (tmp_path / "bohb.toml").write_text("[tuner.options]\nmin_points_in_model = 2\n")
+        config = ["--config", str(tmp_path / "bohb.toml")]
+    assert main(["tune", *config, *tiny_stock_flags, "--tuner", tuner, *flags]) == 0
     run_dir = tmp_path / "runs" / f"lstm-{tuner}-prices-seed42"
     trials = pd.read_csv(run_dir / "trials.csv")
     assert len(trials) == expected_trials
     if tuner == "bohb":
         assert expected_trials == schedule.keras_tuner_schedule(2, 2).total_trials
+        assert trials["origin"].tolist() == ["random", "random", "promoted", "model", "random"]
+        starts = [json.loads(line) for line in (run_dir / "histories.jsonl").open()
+                  if '"trial_start"' in line]
+        assert [start["origin"] for start in starts] == trials["origin"].tolist()
+    else:
+        assert "origin" not in trials
     assert json.loads((run_dir / "metrics.json").read_text())["trials"] == expected_trials
     assert (run_dir / "best_model.keras").exists()
 
@@ -192,12 +204,11 @@ def test_refused_settings_leave_an_existing_run_untouched(tiny_stock_flags, tmp_
     run_dir = tmp_path / "runs" / "kept"
     before = sorted(path.name for path in run_dir.iterdir())
     capsys.readouterr()
-    # Hyperband cannot validate walk-forward; the old run must survive the refusal.
-    refused = [*tiny_stock_flags, "--run-name", "kept", "--validation", "walk_forward",
-               "--train-window", "40", "--validation-window", "20", "--step", "20",
-               "--overwrite"]
+    # Grid search refuses the continuous learning rate only when its tuner is built; the
+    # old run must survive the refusal.
+    refused = [*tiny_stock_flags, "--run-name", "kept", "--tuner", "grid", "--overwrite"]
     assert main(["tune", *refused]) == 2
-    assert "walk-forward" in capsys.readouterr().err
+    assert "grid search needs finitely many values" in capsys.readouterr().err
     assert sorted(path.name for path in run_dir.iterdir()) == before
 
 

@@ -136,7 +136,7 @@ def test_unknown_name_lists_the_valid_ones(tmp_path) -> None:
                                    r"walk_forward"),
         ({"name": "random", "validation": "walk_forward"}, r"walk_forward' needs folds"),
         ({"name": "hyperband", "validation": "walk_forward", "folds": ["fold"]},
-         r"walk-forward validation does not work with hyperband"),
+         r"each fold needs a fit_kwargs\(\) method returning x and validation_data; got str"),
     ],
 )
 def test_bad_budgets_are_refused_with_one_line(tmp_path, arguments, message) -> None:

@@ -24,7 +24,7 @@ import keras
 import keras_tuner
 from keras_tuner.src.engine import tuner as tuner_module
 
-from tuners import recorder
+from tuners import epoch_limit, optimizer_state, pruning, recorder
 from tuners.errors import TunerConfigError
 from tuners.objectives import objective_direction
 from tuners.registry import TUNERS, TunerSpec
@@ -33,8 +33,11 @@ __all__ = ["TUNERS", "EpochBudgetTuner", "HistoryTuner", "TunerSpec", "build_tun
            "default_callbacks", "make_objective", "objective_direction"]
 
 
-class HistoryTuner(recorder.HistoryMixin, keras_tuner.Tuner):
+class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tuner.Tuner):
     """A keras-tuner `Tuner` that records per-trial histories; for `max_trials` oracles.
+
+    `max_trained_epochs=N` ends the search once its trials have trained N epochs in all
+    (`tuners.epoch_limit`); `max_trials` stays the cap on trials.
 
     ```python
     oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=5)
@@ -64,14 +67,23 @@ class HistoryTuner(recorder.HistoryMixin, keras_tuner.Tuner):
         return model
 
 
+class PruningTuner(pruning.PruningMixin, HistoryTuner):
+    """A `HistoryTuner` that stops trials by a pruner's rule (`tuners.pruning`)."""
+
+
 class EpochBudgetTuner(HistoryTuner):
     """A `HistoryTuner` for oracles that hand out epoch budgets, as Hyperband does.
 
     It does what `keras_tuner.Hyperband` does on top of `keras_tuner.Tuner`, for any
     such oracle: train to `tuner/epochs` from `tuner/initial_epoch`, starting from the
     best checkpoint of trial `tuner/trial_id` when the oracle continues a configuration.
-    Only the weights are reloaded; the optimizer starts afresh.
+    Only the weights are reloaded and the optimizer starts afresh, except for
+    population-based training, which continues the optimizer's state. With walk-forward
+    validation each fold continues from the parent's checkpoint of the same fold
+    (`tuners.walk_forward`).
     """
+
+    continues_checkpoints = True
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         values = trial.hyperparameters.values
@@ -87,7 +99,14 @@ class EpochBudgetTuner(HistoryTuner):
             if not model.built:
                 with open(self._get_build_config_fname(parent_id), encoding="utf-8") as handle:
                     model.build_from_config(json.load(handle))
-            model.load_weights(self._get_checkpoint_fname(parent_id))
+            # Population-based training (a trial with a `tuner/member`) continues the
+            # optimizer's state too (`tuners.optimizer_state`); the others only weights.
+            load = (optimizer_state.load_with_optimizer_state if "tuner/member" in hp.values
+                    else type(model).load_weights)
+            if self.active_fold is None:
+                load(model, self._get_checkpoint_fname(parent_id))
+            else:
+                load(model, self.fold_checkpoint_fname(parent_id, self.active_fold))
         return model
 
 
@@ -159,6 +178,8 @@ def build_tuner(
     validation: str = "holdout",
     folds: Sequence[Any] | None = None,
     on_trial_end: Callable[[dict[str, Any]], None] | None = None,
+    pruner: Any = None,
+    objectives: Sequence[str | keras_tuner.Objective] = (),
     **kwargs: Any,
 ) -> keras_tuner.Tuner:
     """Builds the named tuner, recording every trial's history to `history_path`.
@@ -198,10 +219,18 @@ def build_tuner(
         history_path: Where to write the histories; defaults to `histories.jsonl` in the
             project directory.
         max_consecutive_failed_trials: Failed trials in a row that end the search.
-        validation: `"holdout"` or `"walk_forward"` (trial-budget tuners only).
+        validation: `"holdout"` or `"walk_forward"`.
         folds: The walk-forward folds, objects with `fit_kwargs()`.
         on_trial_end: Optional callable given each finished trial's summary (see
             `recorder.HistoryMixin`).
+        pruner: Trial-budget tuners: a pruner such as `pruning.MedianPruner(...)` that
+            stops trials falling behind the earlier ones (holdout validation only).
+        objectives: For a search with several objectives, all of them, `objective`
+            first: metric names or `keras_tuner.Objective`s, and the model's measures
+            `"params"` and `"latency_ms"` (`tuners.measures`), which every trial then
+            reports. An oracle that takes `extra_objectives` (the genetic one, which then
+            selects by NSGA-II) is given those after the first; the others optimise
+            `objective` alone.
         **kwargs: Arguments of the oracle's constructor (for example `alpha` and `beta`
             of Bayesian optimization, or `max_retries_per_trial`) go to the oracle; the
             rest (for example `max_model_size`) go to `keras_tuner.Tuner`.
@@ -212,13 +241,14 @@ def build_tuner(
     Raises:
         TunerConfigError: For an unknown name, a budget out of range, a seed of 0,
             `num_initial_points` without Bayesian optimization or above `max_trials`,
-            walk-forward validation with an epoch-budget tuner, or grid search over a
-            continuous range.
+            a pruner with an epoch-budget tuner or walk-forward validation, or grid
+            search over a continuous range.
     """
     if name not in TUNERS:
         raise TunerConfigError(f"unknown tuner {name!r}; use one of {', '.join(TUNERS)}")
     spec = TUNERS[name]
     objective = make_objective(objective)
+    extra_objectives = _extra_objectives(objective, objectives)
     for field, value, minimum in (
         ("max_epochs", max_epochs, 1),
         ("factor", factor, 2),
@@ -245,12 +275,11 @@ def build_tuner(
                 f"num_initial_points ({num_initial_points}) exceeds max_trials ({max_trials}), "
                 f"which would make the search random; lower num_initial_points"
             )
-    if validation == "walk_forward" and spec.budget == "epochs":
+    if pruner is not None and (spec.budget == "epochs" or validation == "walk_forward"):
         raise TunerConfigError(
-            f"walk-forward validation does not work with {name}, which resumes each "
-            f"configuration from one checkpoint; use random or bayesian, or validation="
-            f"'holdout'"
-        )
+            f"pruning works with the trial-budget tuners and holdout validation, not with "
+            f"{name if spec.budget == 'epochs' else 'walk-forward validation'}; remove the "
+            f"pruner")
 
     oracle_arguments = {
         "objective": objective,
@@ -266,6 +295,8 @@ def build_tuner(
     if num_initial_points is not None:
         oracle_arguments["num_initial_points"] = num_initial_points
     oracle_parameters = inspect.signature(spec.oracle_class).parameters
+    if extra_objectives and "extra_objectives" in oracle_parameters:
+        oracle_arguments["extra_objectives"] = extra_objectives
     tuner_arguments = {}
     for key, value in kwargs.items():
         if key in oracle_parameters:
@@ -275,6 +306,9 @@ def build_tuner(
     oracle = spec.oracle_class(**oracle_arguments)
 
     tuner_class = EpochBudgetTuner if spec.budget == "epochs" else HistoryTuner
+    if pruner is not None:
+        tuner_class = PruningTuner
+        tuner_arguments["pruner"] = pruner
     tuner = tuner_class(
         oracle=oracle,
         hypermodel=hypermodel,
@@ -286,6 +320,7 @@ def build_tuner(
         validation=validation,
         folds=folds,
         trial_end_listener=on_trial_end,
+        extra_objectives=[extra.name for extra in extra_objectives],
         **tuner_arguments,
     )
     space = tuner.oracle.get_space().space
@@ -300,11 +335,29 @@ def build_tuner(
                 f"{'is' if len(continuous) == 1 else 'are'} continuous; give each a step "
                 f"(ktlab's hypermodels take {steps}, e.g. learning_rate_step=10) or use random"
             )
+    # An oracle that checks its options against the search space (PBT's `perturbable`).
+    check_space = getattr(tuner.oracle, "check_space", None)
+    if callable(check_space):
+        check_space()
     if spec.tunes_initial_points and num_initial_points is None:
         tuned = [hp for hp in space
                  if not isinstance(hp, keras_tuner.engine.hyperparameters.Fixed)]
         tuner.oracle.num_initial_points = min(max(2, len(tuned)), max(1, max_trials // 2))
     return tuner
+
+
+def _extra_objectives(objective: keras_tuner.Objective,
+                      objectives: Sequence[str | keras_tuner.Objective]) -> list[Any]:
+    """The objectives after the first, which must be `objective`."""
+    listed = [make_objective(item) for item in objectives]
+    names = [item.name for item in listed]
+    if listed and names[0] != objective.name:
+        raise TunerConfigError(f"the first of objectives ({names[0]!r}) must be the objective "
+                               f"({objective.name!r}), which every tuner optimises; put it "
+                               f"first")
+    if len(set(names)) != len(names):
+        raise TunerConfigError(f"objectives {', '.join(names)} name one twice; name each once")
+    return listed[1:]
 
 
 def _check_integer(field: str, value: Any, minimum: int) -> None:

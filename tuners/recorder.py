@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tuners import walk_forward
+from tuners import measures, walk_forward
 from tuners.errors import TunerConfigError
 from tuners.records import HISTORY_FILENAME, SUPERSEDED, _read_attempts, to_float, to_json_value
 
@@ -54,6 +54,7 @@ class _TrialRecording:
     epochs: list[_EpochRecord] = dataclasses.field(default_factory=list)
     non_finite_epoch: int | None = None
     fold_scores: list[float] | None = None
+    model: Any = None
 
 
 class HistoryMixin(walk_forward.WalkForwardMixin):
@@ -67,10 +68,12 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
     shows started but never ended, and that keras-tuner will run again, is marked
     superseded before the search continues.
 
-    With `validation="walk_forward"`, each trial trains a fresh model on every fold's data
+    With `validation="walk_forward"`, each trial trains a model on every fold's data
     (which replaces any `x`, `y` or `validation_data` given to `search()`), its score is
     the mean over folds of each fold's best objective value, and the weights kept for
-    `get_best_models()` are those of the last fold, the one nearest the present.
+    `get_best_models()` are those of the last fold, the one nearest the present. A
+    promoted trial of an epoch-budget tuner continues each fold from its parent's
+    checkpoint of that fold (`tuners.walk_forward`).
 
     ```python
     class HistoryRandomSearch(HistoryMixin, keras_tuner.Tuner):
@@ -91,6 +94,9 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         trial_end_listener: Optional callable given each finished trial's summary: the
             `trial_end` record plus `bracket`, `round`, `parent_trial_id` and
             `initial_epoch`.
+        extra_objectives: Names of the search's objectives besides the oracle's; the
+            measures among them (`tuners.measures`) are taken on each trained model and
+            reported as metrics, and the `trial_end` record gives all their values.
         **kwargs: Passed to the keras-tuner class.
 
     Raises:
@@ -105,6 +111,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         validation: str = "holdout",
         folds: Sequence[Any] | None = None,
         trial_end_listener: Callable[[dict[str, Any]], None] | None = None,
+        extra_objectives: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         if validation not in VALIDATIONS:
@@ -126,6 +133,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         self.validation = validation
         self.folds = list(folds) if folds is not None else None
         self._trial_end_listener = trial_end_listener
+        self.extra_objectives = list(extra_objectives)
         self._recording: _TrialRecording | None = None
         self._trial_summaries: dict[str, dict[str, Any]] = {}
         self._history_checked = False
@@ -179,6 +187,14 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             "validation": self.validation,
             "folds": len(self.folds) if self.folds is not None else None,
         }
+        if "tuner/member" in values:
+            # Population-based training (tuners.oracles.pbt): the member, and the member
+            # whose checkpoint it copied after an exploit (None when it continued its own).
+            summary["member"] = values["tuner/member"]
+            summary["exploited_from"] = values.get("tuner/exploited_from")
+        if "tuner/origin" in values:
+            # BOHB (tuners.oracles.bohb): "model", "random" or "promoted".
+            summary["origin"] = values["tuner/origin"]
         self._trial_summaries[trial.trial_id] = summary
         self._write({"event": "trial_start", **summary,
                      "time": datetime.datetime.now(datetime.UTC).isoformat()})
@@ -189,9 +205,18 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         # keras-tuner calls this once per execution, and the walk-forward loop once per
         # fold, so it marks where one training run ends and the next begins.
-        if self._recording is not None:
-            self._recording.run += 1
-        return super()._build_and_fit_model(trial, *args, **kwargs)
+        recording = self._recording
+        if recording is not None:
+            recording.run += 1
+            recording.model = None
+        results = super()._build_and_fit_model(trial, *args, **kwargs)
+        measured = [name for name in self.extra_objectives if name in measures.MEASURED]
+        if measured and recording is not None and recording.model is not None:
+            values = measures.measure_model(
+                recording.model, measures.first_batch(kwargs.get("validation_data")), measured)
+            recording.model = None
+            results = measures.with_measures(results, values, self.oracle.objective.name)
+        return results
 
     def on_epoch_begin(self, trial: Any, model: Any, epoch: int, logs: dict | None = None) -> None:
         """Starts the epoch's clock."""
@@ -211,6 +236,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
                 seconds=seconds, metrics=metrics,
             )
             recording.epochs.append(record)
+            recording.model = model
             objective_name = self.oracle.objective.name
             watched = [metrics.get("loss"), metrics.get(objective_name)]
             if recording.non_finite_epoch is None and any(
@@ -272,6 +298,8 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             "fold_scores": recording.fold_scores,
             "hyperparameters": _plain_hyperparameters(oracle_trial.hyperparameters.values),
         }
+        if self.extra_objectives:
+            record["objectives"] = measures.last_values(oracle_trial, self.extra_objectives)
         self._write(record)
         if self._trial_end_listener is not None:
             start = self._trial_summaries.get(trial.trial_id, {})

@@ -6,7 +6,9 @@ read a run directory quickly.
 Records, one per line, in the order they happen:
 
 - `{"event": "trial_start", "trial_id", "hyperparameters", "bracket", "round",
-  "parent_trial_id", "initial_epoch", "target_epochs", "validation", "folds", "time"}`
+  "parent_trial_id", "initial_epoch", "target_epochs", "validation", "folds", "time"}`,
+  plus `"member"` and `"exploited_from"` for population-based training, and `"origin"`
+  for BOHB (`"model"`, `"random"` or `"promoted"`).
 - `{"event": "epoch", "trial_id", "execution", "epoch", "seconds", "metrics"}`, where
   `epoch` is Keras's absolute, 0-based epoch index, so a Hyperband configuration resumed
   from its parent continues the parent's numbering; with walk-forward validation it is
@@ -16,14 +18,16 @@ Records, one per line, in the order they happen:
   live for each fold of a walk-forward trial.
 - `{"event": "trial_end", "trial_id", "status", "reason", "score", "best_epoch",
   "epochs", "target_epochs", "seconds", "oracle_status", "fold_scores",
-  "hyperparameters"}`.
+  "hyperparameters"}`, and, in a search with several objectives, `"objectives"`: the
+  value of each objective after the first (`{"params": 1234, "latency_ms": 0.8}`).
 - `{"event": "superseded", "trial_id", "epochs", "reason", "time"}`, written when a
   resumed search (or a restarted distributed worker) is about to run again a trial that
   was interrupted: the records of that trial's attempt before it are left in the file
   but no longer count.
 
 `status` is one of `"completed"`, `"stopped_early"` (fewer epochs than its budget, for
-example by `EarlyStopping`) or `"failed"` (an exception, or a NaN or infinite loss, even
+example by `EarlyStopping`), `"pruned"` (stopped by a pruner, `tuners.pruning`; `reason`
+gives the rule's numbers) or `"failed"` (an exception, or a NaN or infinite loss, even
 when keras-tuner kept the score of the epochs before it: `oracle_status` then says
 `"COMPLETED"`). Non-finite numbers are written as `null`.
 
@@ -59,7 +63,7 @@ HISTORY_FILENAME = "histories.jsonl"
 # One file per distributed worker: `histories-<tuner_id>.jsonl`.
 WORKER_HISTORY_PATTERN = "histories-*.jsonl"
 SUPERSEDED = "superseded"
-STATUSES = ("completed", "stopped_early", "failed", "incomplete")
+STATUSES = ("completed", "stopped_early", "pruned", "failed", "incomplete")
 HISTORY_COLUMNS = [
     "trial_id", "execution", "epoch", "seconds", "bracket", "round", "parent_trial_id",
     "initial_epoch", "target_epochs", "status",
@@ -148,9 +152,15 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
         `parent_trial_id`, `promoted_to` (the trial that continued this one, for
         Hyperband), `seconds`, `oracle_status`, `fold_scores`, `epochs_trained` (every
         fold's and execution's epochs: the trial's cost), `outcome`, then one `hp_<name>`
-        column per hyperparameter. `outcome` is the status, except that a
+        column per hyperparameter; a search with several objectives adds one column per
+        objective after the first (`params`, `latency_ms`, ...) before them. `outcome` is
+        the status, except that a
         Hyperband trial that ended below the largest budget is `promoted` (another trial
-        continued it) or `not_promoted` (its bracket went on without it).
+        continued it) or `not_promoted` (its bracket went on without it). A
+        population-based training run adds `member` and `exploited_from` (the member
+        whose checkpoint the trial copied, empty when it continued its own) after
+        `outcome`; a BOHB run adds `origin` there: `model` (a configuration its density
+        model proposed), `random` or `promoted` (a Hyperband promotion).
 
     Raises:
         HistoryFileError: If no histories file is found, or files lie in several
@@ -169,6 +179,7 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
             epochs_seen.setdefault(record.get("trial_id"), set()).add(record.get("epoch"))
     rows = []
     hyperparameter_names: list[str] = []
+    objective_names: list[str] = []
     for trial_id, start in starts.items():
         end = ends.get(trial_id, {})
         row = {
@@ -188,6 +199,17 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
             "oracle_status": end.get("oracle_status"),
             "fold_scores": end.get("fold_scores"),
         }
+        if "member" in start:
+            # Population-based training: the member and whom it copied (tuners.oracles.pbt).
+            row.update(member=start["member"], exploited_from=start.get("exploited_from"))
+        if "origin" in start:
+            # BOHB: whether the configuration came from its model, at random, or is a
+            # promotion (tuners.oracles.bohb).
+            row["origin"] = start["origin"]
+        for name, value in (end.get("objectives") or {}).items():
+            if name not in objective_names and name not in row:
+                objective_names.append(name)
+            row.setdefault(name, value)
         for name, value in _hyperparameters_of(trial_id, starts, ends).items():
             if name not in hyperparameter_names:
                 hyperparameter_names.append(name)
@@ -198,7 +220,10 @@ def load_trials(path_or_run_dir: str | os.PathLike) -> pandas.DataFrame:
         row["outcome"] = _outcome(row, largest_budget)
         row["epochs_trained"] = ends.get(row["trial_id"], {}).get("epochs_trained",
                                                                   row["epochs"])
-    columns = (TRIAL_COLUMNS + ["epochs_trained", "outcome"]
+    population = (["member", "exploited_from"]
+                  if any("member" in start for start in starts.values()) else [])
+    population += ["origin"] if any("origin" in start for start in starts.values()) else []
+    columns = (TRIAL_COLUMNS + ["epochs_trained", "outcome"] + population + objective_names
                + [f"hp_{name}" for name in hyperparameter_names])
     return pandas.DataFrame(rows, columns=columns)
 
