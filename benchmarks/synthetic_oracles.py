@@ -5,13 +5,21 @@ The objective is the bowl of `tests/test_oracles.py`: `(log10(learning_rate) + 2
 learning_rate 10**-2.5, 160 units and relu. Hyperband-style trials add `1 / tuner/epochs`,
 so more epochs always help and the best reachable score is `1 / max_epochs`.
 
-For each seed it runs keras-tuner's `HyperbandOracle`, our `BOHBOracle`, and our
-`BOHBOracle` with hpbandster's fixed bandwidth floor (`adaptive_min_bandwidth=False`)
-to the end of the same schedule, and prints each one's best score; then the
+For each seed it runs keras-tuner's `HyperbandOracle`, our `BOHBOracle`, our
+`BOHBOracle` with the paper's model data (the largest budget with enough results,
+`pool_budgets=False`) and with hpbandster's fixed bandwidth floor
+(`adaptive_min_bandwidth=False`) to the end of the same schedule, and prints each one's
+best score. It does so twice: on the bowl at `--max-epochs` and `--factor`, and at
+ktlab's default schedule (`max_epochs=9`, `factor=3`) on the quick bowl, a loss over
+the five hyperparameters of the lstm model's `quick` space (`num_layers` 1-2, `units`
+16/32/64, `dropout` 0.1-0.6, log-uniform `learning_rate` 1e-4-1e-2, `batch_size`
+32/64/128), lowest (0) at 2 layers, 64 units, dropout 0.2, learning rate 10**-2.7 and
+batch size 32, plus `1 / tuner/epochs`, over `--default-seeds` seeds. Then the
 `GeneticOracle`'s best score per generation.
 
     python benchmarks/synthetic_oracles.py
     python benchmarks/synthetic_oracles.py --seeds 15 --max-epochs 27 --factor 3
+    python benchmarks/synthetic_oracles.py --default-seeds 100
 """
 
 from __future__ import annotations
@@ -60,7 +68,33 @@ def bowl(values: dict) -> float:
     return loss
 
 
-def run_to_end(oracle: keras_tuner.Oracle, directory: str) -> list[tuple[str, dict, float]]:
+QUICK_UNITS_PENALTY = {16: 0.3, 32: 0.1, 64: 0.0}
+QUICK_BATCH_PENALTY = {32: 0.0, 64: 0.05, 128: 0.2}
+
+
+def quick_space() -> keras_tuner.HyperParameters:
+    """The lstm model's `quick` space, declared as `hypermodels/lstm.py` declares it."""
+    hyperparameters = keras_tuner.HyperParameters()
+    hyperparameters.Int("num_layers", 1, 2)
+    hyperparameters.Choice("units", [16, 32, 64])
+    hyperparameters.Float("dropout", 0.1, 0.6)
+    hyperparameters.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+    hyperparameters.Choice("batch_size", [32, 64, 128])
+    return hyperparameters
+
+
+def quick_bowl(values: dict) -> float:
+    """The synthetic loss over the quick space (lower is better)."""
+    loss = ((math.log10(values["learning_rate"]) + 2.7) / 0.7) ** 2
+    loss += ((values["dropout"] - 0.2) / 0.3) ** 2
+    loss += QUICK_UNITS_PENALTY[values["units"]] + QUICK_BATCH_PENALTY[values["batch_size"]]
+    loss += 0.1 if values["num_layers"] == 1 else 0.0
+    return loss + 1.0 / values["tuner/epochs"]
+
+
+def run_to_end(
+    oracle: keras_tuner.Oracle, directory: str, loss_of: Callable[[dict], float] = bowl
+) -> list[tuple[str, dict, float]]:
     """Runs trials one after the other until the oracle stops; returns (id, values, loss)."""
     oracle._set_project_dir(directory, "project")
     oracle.verbose = 0
@@ -70,7 +104,7 @@ def run_to_end(oracle: keras_tuner.Oracle, directory: str) -> list[tuple[str, di
         if trial.status == trial_module.TrialStatus.STOPPED:
             return records
         values = dict(trial.hyperparameters.values)
-        loss = bowl(values)
+        loss = loss_of(values)
         oracle.update_trial(trial.trial_id, {"val_loss": loss})
         trial.status = trial_module.TrialStatus.COMPLETED
         oracle.end_trial(trial)
@@ -78,33 +112,30 @@ def run_to_end(oracle: keras_tuner.Oracle, directory: str) -> list[tuple[str, di
 
 
 def compare_bohb_with_hyperband(
-    seeds: list[int], max_epochs: int, factor: int, hyperband_iterations: int
+    seeds: list[int],
+    max_epochs: int,
+    factor: int,
+    hyperband_iterations: int,
+    space: Callable[[], keras_tuner.HyperParameters] = bowl_space,
+    loss_of: Callable[[dict], float] = bowl,
+    title: str = "the bowl",
 ) -> None:
+    settings = {
+        "objective": OBJECTIVE,
+        "max_epochs": max_epochs,
+        "factor": factor,
+        "hyperband_iterations": hyperband_iterations,
+    }
     makers: dict[str, Callable[[int], keras_tuner.Oracle]] = {
         "hyperband": lambda seed: keras_tuner.oracles.HyperbandOracle(
-            objective=OBJECTIVE,
-            max_epochs=max_epochs,
-            factor=factor,
-            hyperband_iterations=hyperband_iterations,
-            hyperparameters=bowl_space(),
-            seed=seed,
+            **settings, hyperparameters=space(), seed=seed
         ),
-        "bohb": lambda seed: BOHBOracle(
-            objective=OBJECTIVE,
-            max_epochs=max_epochs,
-            factor=factor,
-            hyperband_iterations=hyperband_iterations,
-            hyperparameters=bowl_space(),
-            seed=seed,
+        "bohb": lambda seed: BOHBOracle(**settings, hyperparameters=space(), seed=seed),
+        "bohb_paper_budget": lambda seed: BOHBOracle(
+            **settings, hyperparameters=space(), seed=seed, pool_budgets=False
         ),
         "bohb_fixed_floor": lambda seed: BOHBOracle(
-            objective=OBJECTIVE,
-            max_epochs=max_epochs,
-            factor=factor,
-            hyperband_iterations=hyperband_iterations,
-            hyperparameters=bowl_space(),
-            seed=seed,
-            adaptive_min_bandwidth=False,
+            **settings, hyperparameters=space(), seed=seed, adaptive_min_bandwidth=False
         ),
     }
     best: dict[str, list[float]] = {name: [] for name in makers}
@@ -112,17 +143,17 @@ def compare_bohb_with_hyperband(
     model_share = []
     started = time.perf_counter()
     print(
-        f"BOHB vs Hyperband: max_epochs={max_epochs}, factor={factor}, "
+        f"BOHB vs Hyperband on {title}: max_epochs={max_epochs}, factor={factor}, "
         f"hyperband_iterations={hyperband_iterations}, {len(seeds)} seeds; best loss "
         f"(lower is better, {1 / max_epochs:.4f} is the optimum)"
     )
-    print(f"{'seed':>6}  " + "  ".join(f"{name:>16}" for name in makers) + "  model/new")
+    print(f"{'seed':>6}  " + "  ".join(f"{name:>17}" for name in makers) + "  model/new")
     for seed in seeds:
         row = []
         for name, make in makers.items():
             oracle = make(seed)
             with tempfile.TemporaryDirectory() as directory:
-                records = run_to_end(oracle, directory)
+                records = run_to_end(oracle, directory, loss_of)
             trials = len(records)
             best[name].append(min(loss for _, _, loss in records))
             row.append(best[name][-1])
@@ -130,20 +161,20 @@ def compare_bohb_with_hyperband(
                 proposed = oracle.model_configurations + oracle.random_configurations
                 model_share.append(f"{oracle.model_configurations}/{proposed}")
         print(
-            f"{seed:>6}  " + "  ".join(f"{value:>16.4f}" for value in row) + f"  {model_share[-1]}"
+            f"{seed:>6}  " + "  ".join(f"{value:>17.4f}" for value in row) + f"  {model_share[-1]}"
         )
     print(
-        f"{'median':>6}  " + "  ".join(f"{statistics.median(best[name]):>16.4f}" for name in makers)
+        f"{'median':>6}  " + "  ".join(f"{statistics.median(best[name]):>17.4f}" for name in makers)
     )
-    print(f"{'mean':>6}  " + "  ".join(f"{statistics.mean(best[name]):>16.4f}" for name in makers))
-    for name in ("bohb", "bohb_fixed_floor"):
-        wins = sum(
-            ours < theirs for ours, theirs in zip(best[name], best["hyperband"], strict=True)
+    print(f"{'mean':>6}  " + "  ".join(f"{statistics.mean(best[name]):>17.4f}" for name in makers))
+    for name in ("bohb", "bohb_paper_budget", "bohb_fixed_floor"):
+        pairs = list(zip(best[name], best["hyperband"], strict=True))
+        wins = sum(ours < theirs for ours, theirs in pairs)
+        losses = sum(ours > theirs for ours, theirs in pairs)
+        print(
+            f"{name} against hyperband: better on {wins}, worse on {losses}, equal on "
+            f"{len(seeds) - wins - losses} of {len(seeds)} seeds"
         )
-        ties = sum(
-            ours == theirs for ours, theirs in zip(best[name], best["hyperband"], strict=True)
-        )
-        print(f"{name} beats hyperband on {wins} of {len(seeds)} seeds ({ties} ties)")
     print(
         f"{trials} trials per run; model/new counts BOHB's new configurations that came "
         f"from its density model; {time.perf_counter() - started:.1f} s"
@@ -192,15 +223,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, default=27, help="Hyperband's R (default 27)")
     parser.add_argument("--factor", type=int, default=3, help="Hyperband's eta (default 3)")
     parser.add_argument("--hyperband-iterations", type=int, default=1)
+    parser.add_argument(
+        "--default-seeds",
+        type=int,
+        default=20,
+        help="seeds at the default schedule, max_epochs=9, factor=3 (default 20)",
+    )
     parser.add_argument("--max-trials", type=int, default=80, help="genetic budget (default 80)")
     parser.add_argument("--population-size", type=int, default=10)
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.default_seeds < 0:
+        parser.error(f"--default-seeds must be at least 0, got {args.default_seeds}")
 
     seeds = [SEED_SPACING * index + 7 for index in range(1, args.seeds + 1)]
     compare_bohb_with_hyperband(seeds, args.max_epochs, args.factor, args.hyperband_iterations)
     print()
+    if args.default_seeds:
+        compare_bohb_with_hyperband(
+            [SEED_SPACING * index + 7 for index in range(1, args.default_seeds + 1)],
+            max_epochs=9,
+            factor=3,
+            hyperband_iterations=1,
+            space=quick_space,
+            loss_of=quick_bowl,
+            title="the quick bowl (ktlab's default schedule)",
+        )
+        print()
     genetic_by_generation(seeds, args.max_trials, args.population_size)
     return 0
 

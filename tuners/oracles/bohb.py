@@ -2,23 +2,28 @@
 
 BOHB keeps Hyperband's brackets and promotions and replaces only the random sampling
 of each bracket's new configurations with a TPE-style model: two kernel density
-estimates, one over the best configurations and one over the rest, fitted on the
-largest budget with enough results. Candidates drawn around good configurations are
-ranked by the ratio of the two densities.
+estimates, one over the best configurations and one over the rest. Candidates drawn
+around good configurations are ranked by the ratio of the two densities. Each trial's
+values say where its configuration came from: `tuner/origin` is `"model"`, `"random"`
+or, for a Hyperband promotion, `"promoted"`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hyperparameter_types
-from keras_tuner.engine import trial as trial_module
 
 from tuners import errors
-from tuners.oracles import density
+from tuners.oracles import density, observations
+
+# Where a trial's configuration came from, in its values (and `trials.csv`'s `origin`).
+ORIGIN_KEY = "tuner/origin"
+ORIGIN_MODEL = "model"
+ORIGIN_RANDOM = "random"
+ORIGIN_PROMOTED = "promoted"
 
 
 class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
@@ -30,11 +35,17 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
     runs this oracle too. What changes is where the first round of each bracket gets
     its configurations:
 
-    1. With probability `random_fraction`, or while no budget has enough results, a
+    1. With probability `random_fraction`, or while too few results exist, a
        configuration is sampled at random, exactly as `HyperbandOracle` does.
-    2. Otherwise the completed trials of the largest budget (`tuner/epochs`) with at
-       least `min_points_in_model` good and as many bad results are split into the
-       best `top_fraction` (at least `min_points_in_model` of them) and the rest.
+    2. Otherwise the finished configurations are split into good and bad
+       (`tuners.oracles.observations`). By default (`pool_budgets=True`) every
+       configuration counts once, at the largest budget (`tuner/epochs`) it reached:
+       configurations rank by that budget, then by their loss there, and the best
+       `ceil(top_fraction * n)` of `n` (at least one) are good. This starts once
+       `min_points_in_model` configurations (d + 1 for d tunable hyperparameters)
+       have a result. With `pool_budgets=False`, as in BOHB's paper and hpbandster,
+       only the largest budget with `min_points_in_model` good and as many bad
+       results is used.
        Each set gets a kernel density estimate in keras-tuner's probability space
        (so log-sampled hyperparameters are modelled in log space): Gaussian kernels
        for `Float` and `Int`, Aitchison-Aitken kernels for `Choice` and `Boolean`,
@@ -45,6 +56,21 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
     3. `num_candidates` candidates are drawn around good configurations, with
        bandwidths widened by `bandwidth_factor`; the untried candidate with the
        largest ratio of good density to bad density is returned.
+
+    Why pool the budgets: the paper's rule needs 2(d + 1) results at one budget, and
+    Hyperband's smallest budget gets only as many as its widest bracket starts (9 at
+    `max_epochs=9`, `factor=3`), so with the `quick` LSTM space (d = 5, 12 results)
+    the model never started at ktlab's defaults and BOHB ran as Hyperband, trial for
+    trial. Ranking by the budget reached first is the rule Optuna's TPE sampler applies
+    to trials a pruner stopped (the step reached, then the value there): a
+    promotion is Hyperband's own judgement that a configuration beat those its round
+    left behind. The startup count of d + 1 configurations is BOHB's N_min, counted
+    over both densities, which are products of one-dimensional kernels with floored
+    bandwidths and so are defined from a single point each; like Optuna's
+    `n_startup_trials`, it keeps the first configurations random. One bias remains: a
+    configuration that a later, narrower bracket starts at a large budget ranks above
+    every configuration stopped below that budget, whatever its loss.
+    `benchmarks/synthetic_oracles.py` compares both rules with Hyperband.
 
     Conditional hyperparameters count only where they are active: a kernel factor
     is skipped when either configuration lacks the hyperparameter, and a candidate
@@ -74,9 +100,15 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
             (BOHB's default is 0.15).
         num_candidates: Candidates drawn from the good density per new
             configuration, at least 1 (BOHB's default is 64).
-        min_points_in_model: The fewest good and the fewest bad results a budget
-            needs to be modelled, at least 2; None means the number of tunable
-            hyperparameters plus one, as in BOHB.
+        min_points_in_model: At least 2; None means the number of tunable
+            hyperparameters plus one (BOHB's N_min). With pooled budgets, the fewest
+            configurations with a result before the model starts; with
+            `pool_budgets=False`, the fewest good and the fewest bad results a budget
+            needs, as in BOHB.
+        pool_budgets: Whether the model learns from every budget's results, each
+            configuration at the largest budget it reached (True, the default), or
+            only from the largest budget with enough results, as in BOHB's paper
+            (False).
         bandwidth_factor: How much wider than the fitted bandwidth candidates are
             drawn, above 0 (BOHB's default is 3).
         adaptive_min_bandwidth: Whether bandwidths also have the floor that shrinks
@@ -126,6 +158,7 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         adaptive_min_bandwidth: bool = True,
+        pool_budgets: bool = True,
     ) -> None:
         errors.check_integer("max_epochs", max_epochs, minimum=1)
         errors.check_integer("factor", factor, minimum=2)
@@ -153,6 +186,10 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
             raise errors.TunerConfigError(
                 f"adaptive_min_bandwidth must be True or False, got {adaptive_min_bandwidth!r}."
             )
+        if not isinstance(pool_budgets, bool):
+            raise errors.TunerConfigError(
+                f"pool_budgets must be True or False, got {pool_budgets!r}."
+            )
         if not errors.is_real(min_bandwidth) or min_bandwidth <= 0:
             raise errors.TunerConfigError(
                 f"min_bandwidth must be a number above 0 (BOHB uses 0.001), got {min_bandwidth!r}."
@@ -176,6 +213,7 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
         self.adaptive_min_bandwidth = adaptive_min_bandwidth
+        self.pool_budgets = pool_budgets
         # The base class picks a random seed when none is given, so `self.seed` is
         # always set here. This generator drives BOHB's own choices; random
         # configurations still come from keras-tuner's `_seed_state`, so BOHB and
@@ -201,6 +239,7 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
             "bandwidth_factor": self.bandwidth_factor,
             "min_bandwidth": self.min_bandwidth,
             "adaptive_min_bandwidth": self.adaptive_min_bandwidth,
+            "pool_budgets": self.pool_budgets,
             "model_configurations": self.model_configurations,
             "random_configurations": self.random_configurations,
             "model_budgets": list(self.model_budgets),
@@ -223,11 +262,35 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
         self.bandwidth_factor = bohb["bandwidth_factor"]
         self.min_bandwidth = bohb["min_bandwidth"]
         self.adaptive_min_bandwidth = bohb["adaptive_min_bandwidth"]
+        # Runs saved before budgets were pooled used the largest budget alone.
+        self.pool_budgets = bohb.get("pool_budgets", False)
         self.model_configurations = bohb["model_configurations"]
         self.random_configurations = bohb["random_configurations"]
         self.model_budgets = list(bohb["model_budgets"])
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = bohb["rng_state"]
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Hyperband's next trial, its values marked with where they came from.
+
+        Args:
+            trial_id: The id of the trial to create.
+
+        Returns:
+            `HyperbandOracle.populate_space`'s answer; a promotion's values (which hold
+            `tuner/trial_id`, the trial it continues) get `tuner/origin` `"promoted"`.
+        """
+        response = super().populate_space(trial_id)
+        values = response.get("values")
+        if values and "tuner/trial_id" in values:
+            values[ORIGIN_KEY] = ORIGIN_PROMOTED
+        return response
+
+    def _compute_values_hash(self, values: dict[str, Any]) -> str:
+        # The origin says how a configuration was found, not what it is: a model
+        # proposal equal to an earlier random configuration is a duplicate.
+        values = {name: value for name, value in values.items() if name != ORIGIN_KEY}
+        return super()._compute_values_hash(values)
 
     def _random_values(self) -> dict[str, Any] | None:
         # `HyperbandOracle` calls this only for the first round of a bracket;
@@ -240,9 +303,11 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
             values = super()._random_values()
             if values is not None:
                 self.random_configurations += 1
+                values[ORIGIN_KEY] = ORIGIN_RANDOM
             return values
         self.model_configurations += 1
         self.model_budgets.append(model.budget)
+        values[ORIGIN_KEY] = ORIGIN_MODEL
         return values
 
     def _tunable_space(self) -> list[hyperparameter_types.HyperParameter]:
@@ -258,39 +323,21 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
         if not space:
             return None
         min_points = self.min_points_in_model or len(space) + 1
-        observations: dict[int, list[tuple[dict[str, Any], float]]] = {}
-        # Trial ids sort numerically by length then text; sorting makes the model
-        # independent of the order a reload reads trial files in.
-        for trial_id in sorted(self.trials, key=lambda key: (len(key), key)):
-            trial = self.trials[trial_id]
-            values = trial.hyperparameters.values
-            if (
-                trial.status != trial_module.TrialStatus.COMPLETED
-                or trial.score is None
-                or not math.isfinite(trial.score)
-                or "tuner/epochs" not in values
-            ):
-                continue
-            loss = trial.score if self.objective.direction == "min" else -trial.score
-            observations.setdefault(int(values["tuner/epochs"]), []).append((values, loss))
-        for budget in sorted(observations, reverse=True):
-            results = observations[budget]
-            good_count = max(min_points, int(self.top_fraction * len(results)))
-            if len(results) - good_count < min_points:
-                continue
-            # A stable sort keeps ties in trial order, so runs are reproducible.
-            order = np.argsort([loss for _, loss in results], kind="stable")
-            ranked = [results[index][0] for index in order]
-            return density.DensityModel(
-                full_space=self.hyperparameters.space,
-                space=space,
-                budget=budget,
-                good_values=ranked[:good_count],
-                bad_values=ranked[good_count:],
-                min_bandwidth=self.min_bandwidth,
-                adaptive_min_bandwidth=self.adaptive_min_bandwidth,
-            )
-        return None
+        split_rule = (
+            observations.pooled_split if self.pool_budgets else observations.largest_budget_split
+        )
+        split = split_rule(self.trials, self.objective.direction, min_points, self.top_fraction)
+        if split is None:
+            return None
+        return density.DensityModel(
+            full_space=self.hyperparameters.space,
+            space=space,
+            budget=split.budget,
+            good_values=split.good,
+            bad_values=split.bad,
+            min_bandwidth=self.min_bandwidth,
+            adaptive_min_bandwidth=self.adaptive_min_bandwidth,
+        )
 
     def _model_values(self, model: density.DensityModel) -> dict[str, Any] | None:
         candidates = [
