@@ -154,8 +154,12 @@ def _command_compare(args: argparse.Namespace) -> int:
     # Matplotlib takes a third of a second to import; only these two commands draw.
     from pipelines import compare
 
-    settings = _config_from_args(args)
     tuner_names = [name.strip() for name in args.tuners.split(",") if name.strip()]
+    if args.tuner is None and tuner_names:
+        # The settings are checked for one tuner; without --tuner, the first compared one
+        # (so `--pruner median --tuners random,bayesian` is not refused for Hyperband).
+        args.tuner = tuner_names[0]
+    settings = _config_from_args(args)
     compare.check_tuner_names(settings, tuner_names)
     seeds = compare.seeds_from(args.seeds, settings.run.seed)
     prepared = _prepare(settings)

@@ -249,6 +249,19 @@ def test_compare_refuses_a_pruner_for_the_epoch_budget_tuners_it_compares():
                                  "use --pruner none or leave them out of --tuners")
 
 
+def test_compare_checks_its_settings_for_the_first_compared_tuner(capsys):
+    # Without --tuner the base settings are those of the first of --tuners, so a pruner
+    # for trial-budget tuners only passes the checks (and the bad --seeds is reached).
+    assert main(["compare", "--pruner", "median", "--tuners", "random,bayesian",
+                 "--seeds", "0"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["ktlab: error: --seeds must be >= 1, got 0"]
+    assert main(["compare", "--pruner", "median", "--tuners", "hyperband,random"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "ktlab: error: --pruner median works with the trial-budget tuners (bayesian, random, "
+        "grid, genetic); hyperband already stops trials by its own schedule, so use --pruner "
+        "none or one of those tuners"]
+
+
 # One tiny real search.
 
 
