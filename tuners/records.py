@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import pathlib
 import warnings
@@ -58,6 +57,7 @@ from typing import Any
 import pandas
 
 from tuners.errors import HistoryFileError
+from tuners.json_values import to_float, to_json_value  # noqa: F401  (ktlab's callers import them from here)
 
 HISTORY_FILENAME = "histories.jsonl"
 # One file per distributed worker: `histories-<tuner_id>.jsonl`.
@@ -387,28 +387,3 @@ def _hyperparameters_of(
     hyperparameters = dict(starts.get(trial_id, {}).get("hyperparameters") or {})
     hyperparameters.update(ends.get(trial_id, {}).get("hyperparameters") or {})
     return hyperparameters
-
-
-def to_float(value: Any) -> float:
-    """`float(value)`, or NaN for what is not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def to_json_value(value: Any) -> Any:
-    """Converts to what `json.dumps(allow_nan=False)` accepts: NaN and infinity become None."""
-    if isinstance(value, dict):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json_value(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
