@@ -92,12 +92,15 @@ def worker_pids(marker: str) -> list[int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_an_interrupted_chief_stops_its_workers_and_the_search_resumes(tiny_flags, tmp_path,
                                                                       capsys):
-    flags = [*tiny_flags[:-4], "--tuner", "random", "--max-trials", "4", "--max-epochs", "20",
-             "--patience", "20"]
+    # Trials long enough that the search is still running when the interrupt arrives.
+    flags = [*tiny_flags[:-4], "--tuner", "random", "--max-trials", "4", "--max-epochs", "60",
+             "--patience", "60"]
     run_dir = tmp_path / "runs" / "shared"
     with open(tmp_path / "chief.log", "w") as log:
+        # SIGINT must reach Python's handler even if this process was started ignoring it.
         chief = subprocess.Popen([sys.executable, "-m", "pipelines", "tune", *flags,
-                                  "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+                                  "--workers", "2"], stdout=log, stderr=subprocess.STDOUT,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + 120
             ended = 0
@@ -117,6 +120,7 @@ def test_an_interrupted_chief_stops_its_workers_and_the_search_resumes(tiny_flag
     assert len(workers) == 2
     # The chief stopped both workers before it exited.
     assert worker_pids(str(tmp_path)) == []
+    assert not (run_dir / "metrics.json").exists(), (tmp_path / "chief.log").read_text()
 
     code = main(["tune", "--resume", str(run_dir), "--workers", "2"])
 

@@ -17,7 +17,7 @@ def quick_start_commands() -> list[str]:
 def test_quick_start_is_two_commands_and_ci_runs_the_second_verbatim():
     install_and_run, install_and_test = quick_start_commands()
     assert install_and_run.endswith("pip install -e . && ktlab tune")
-    assert install_and_test.endswith('pip install -e ".[dev]" && python -m pytest')
+    assert install_and_test.endswith('pip install -e ".[dev]" && python -m pytest -n 2')
     ci_script = (ROOT / ".ci" / "run").read_text().splitlines()
     assert install_and_test in ci_script
 
