@@ -50,13 +50,13 @@ import argparse
 import dataclasses
 import datetime
 import json
-import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+
+from overhead import machine  # this folder is on sys.path when a benchmark runs
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "configs" / "default.toml"
@@ -228,19 +228,6 @@ def print_table(runs: list[Run]) -> None:
     for run in runs:
         print(f"{run.tuner}: to {fewest} epochs {run.epoch_ends()[fewest - 1]:.1f} s from the "
               f"first trial's start")
-
-
-def machine() -> str:
-    """The processor's name and the cores this process may use."""
-    name = ""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                name = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    return f"{name or platform.processor() or 'unknown processor'}, {os.cpu_count()} cores"
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

@@ -12,16 +12,11 @@ import sys
 import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
+from test_bad_input import PROBE
 
 from pipelines import final_pick
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
-
-# Runs `ktlab` in-process, then writes whether TensorFlow was imported (as
-# tests/test_bad_input.py does).
-PROBE = ("import os, sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
-         "open(os.environ['KTLAB_IMPORTED'], 'w').write(str('tensorflow' in sys.modules)); "
-         "sys.exit(code)")
 
 
 def known_scores() -> pd.DataFrame:

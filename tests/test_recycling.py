@@ -15,15 +15,12 @@ import sys
 import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
+from test_bad_input import PROBE
 
 from pipelines import local_workers, recycling
 from pipelines.cli import main
 
 SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
-# Runs `ktlab` in-process and writes whether TensorFlow was imported to $KTLAB_IMPORTED.
-PROBE = ("import os, sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
-         "open(os.environ['KTLAB_IMPORTED'], 'w').write(str('tensorflow' in sys.modules)); "
-         "sys.exit(code)")
 
 
 @pytest.fixture

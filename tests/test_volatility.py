@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
+from test_bad_input import PROBE
 
 from pipelines.cli import main
 from pipelines.data import StockPipeline, make_stock_features, references, volatility
@@ -22,9 +23,6 @@ from pipelines.data.prepared import Split
 
 # Log returns 0.01, -0.02, 0.03, 0, -0.01, 0.02 from 100: absolute values with round sums.
 LOG_RETURNS = [0.01, -0.02, 0.03, 0.0, -0.01, 0.02]
-PROBE = ("import os, sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
-         "open(os.environ['KTLAB_IMPORTED'], 'w').write(str('tensorflow' in sys.modules)); "
-         "sys.exit(code)")
 
 
 def known_prices() -> pd.DataFrame:
