@@ -71,7 +71,7 @@ def needed_checkpoints(oracle: Any, statuses: Mapping[str, str],
             parent = trial.hyperparameters.values.get("tuner/trial_id")
             if parent is not None:
                 needed.add(parent)
-    needed |= _promotable(oracle)
+    needed |= promotable_trial_ids(oracle)
     best = _best_trial_id(oracle, statuses)
     kept = [] if best is None else [best]
     if extra_objectives:
@@ -116,8 +116,9 @@ def checkpoint_files(project_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
             for path in sorted(pathlib.Path(project_dir).glob("trial_*/checkpoint.weights.h5"))}
 
 
-def _promotable(oracle: Any) -> set[str]:
-    """Trials in a Hyperband round whose successor round is not full yet, or ASHA's."""
+def promotable_trial_ids(oracle: Any) -> set[str]:
+    """Trials that the oracle may still promote: in a Hyperband round whose successor round
+    is not full yet, or ASHA's and PBT's own `promotable_trial_ids()`; none for the others."""
     # ASHA (tuners.oracles.asha) can promote any unpromoted trial below its top rung
     # whenever later results lift it into its rung's top fraction, so it says which.
     if callable(getattr(oracle, "promotable_trial_ids", None)):

@@ -14,7 +14,6 @@ tuner.search(**prepared.fit_kwargs(), epochs=10, callbacks=factory.default_callb
 from __future__ import annotations
 
 import inspect
-import json
 import numbers
 import os
 from collections.abc import Callable, Sequence
@@ -22,92 +21,14 @@ from typing import Any
 
 import keras
 import keras_tuner
-from keras_tuner.src.engine import tuner as tuner_module
 
-from tuners import epoch_limit, optimizer_state, pruning, recorder
 from tuners.errors import TunerConfigError
 from tuners.objectives import objective_direction
 from tuners.registry import TUNERS, TunerSpec
+from tuners.tuner_classes import EpochBudgetTuner, HistoryTuner, PruningTuner
 
 __all__ = ["TUNERS", "EpochBudgetTuner", "HistoryTuner", "TunerSpec", "build_tuner",
            "default_callbacks", "make_objective", "objective_direction"]
-
-
-class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tuner.Tuner):
-    """A keras-tuner `Tuner` that records per-trial histories; for `max_trials` oracles.
-
-    `max_trained_epochs=N` ends the search once its trials have trained N epochs in all
-    (`tuners.epoch_limit`); `max_trials` stays the cap on trials.
-
-    ```python
-    oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=5)
-    tuner = HistoryTuner(oracle=oracle, hypermodel=hypermodel, directory="runs/demo")
-    tuner.search(train_dataset, validation_data=validation_dataset, epochs=10)
-    ```
-    """
-
-    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        """Builds a trial's model after one garbage collection, not keras-tuner's two.
-
-        keras-tuner calls `keras.backend.clear_session()`, which already runs Python's
-        garbage collector, and then `gc.collect()` again. Each full collection takes longer
-        as TensorFlow's traced graphs pile up over a search (0.2 s early, 0.6 s after a
-        few dozen trials on a 2-core CPU: `benchmarks/overhead.py`), so one is kept.
-        """
-        keras.backend.clear_session(free_memory=True)
-        model = self._build_hypermodel(hp)
-        if not isinstance(model, keras.Model):
-            raise keras_tuner.errors.FatalTypeError(
-                f"Expected the model-building function, or HyperModel.build() to return a "
-                f"valid Keras Model instance. Received: {model} of type {type(model)}.")
-        size = tuner_module.maybe_compute_model_size(model)
-        if self.max_model_size and size > self.max_model_size:
-            raise keras_tuner.errors.FailedTrialError(
-                f"Oversized model: {size} parameters. Skip model.")
-        return model
-
-
-class PruningTuner(pruning.PruningMixin, HistoryTuner):
-    """A `HistoryTuner` that stops trials by a pruner's rule (`tuners.pruning`)."""
-
-
-class EpochBudgetTuner(HistoryTuner):
-    """A `HistoryTuner` for oracles that hand out epoch budgets, as Hyperband does.
-
-    It does what `keras_tuner.Hyperband` does on top of `keras_tuner.Tuner`, for any
-    such oracle: train to `tuner/epochs` from `tuner/initial_epoch`, starting from the
-    best checkpoint of trial `tuner/trial_id` when the oracle continues a configuration.
-    Only the weights are reloaded and the optimizer starts afresh, except for
-    population-based training, which continues the optimizer's state. With walk-forward
-    validation each fold continues from the parent's checkpoint of the same fold
-    (`tuners.walk_forward`).
-    """
-
-    continues_checkpoints = True
-
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        values = trial.hyperparameters.values
-        if "tuner/epochs" in values:
-            kwargs["epochs"] = values["tuner/epochs"]
-            kwargs["initial_epoch"] = values["tuner/initial_epoch"]
-        return super().run_trial(trial, *args, **kwargs)
-
-    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        model = super()._build_hypermodel(hp)
-        if "tuner/trial_id" in hp.values:
-            parent_id = hp.values["tuner/trial_id"]
-            if not model.built:
-                with open(self._get_build_config_fname(parent_id), encoding="utf-8") as handle:
-                    model.build_from_config(json.load(handle))
-            # Population-based training (a trial with a `tuner/member`) continues the
-            # optimizer's state too (`tuners.optimizer_state`); the others only weights.
-            load = (optimizer_state.load_with_optimizer_state if "tuner/member" in hp.values
-                    else type(model).load_weights)
-            if self.active_fold is None:
-                load(model, self._get_checkpoint_fname(parent_id))
-            else:
-                load(model, self.fold_checkpoint_fname(parent_id, self.active_fold))
-        return model
 
 
 def make_objective(objective: str | keras_tuner.Objective) -> keras_tuner.Objective:

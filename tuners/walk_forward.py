@@ -7,7 +7,7 @@ best objective value among the epochs the trial trained, and the weights kept fo
 `get_best_models()` are those of the last fold, the one nearest the present.
 
 A tuner that continues configurations from their checkpoints (Hyperband, BOHB, ASHA:
-`tuners.factory.EpochBudgetTuner`) does so fold by fold: each trial also keeps one
+`tuners.tuner_classes.EpochBudgetTuner`) does so fold by fold: each trial also keeps one
 checkpoint per fold, `trial_<id>/checkpoint_fold<k>.weights.h5` (that fold's best epoch,
 as keras-tuner keeps for a holdout trial), and a promoted trial's fold k starts from its
 parent's fold-k checkpoint at epoch `tuner/initial_epoch`, trains to `tuner/epochs`, and

@@ -1,0 +1,170 @@
+"""The tuner classes that `tuners.factory.build_tuner` builds, on top of `keras_tuner.Tuner`.
+
+- `HistoryTuner`: records per-trial histories (`tuners.recorder`), stops at a number of
+  epochs trained (`tuners.epoch_limit`), builds each trial's optimizer before its first
+  trace and skips already-living objects in its garbage collections.
+- `PruningTuner`: a `HistoryTuner` with a pruner (`tuners.pruning`).
+- `EpochBudgetTuner`: for oracles that hand out epoch budgets (Hyperband, BOHB, ASHA,
+  PBT); it continues a promoted configuration, in memory when it can
+  (`tuners.kept_models`).
+
+```python
+oracle = keras_tuner.oracles.HyperbandOracle(objective="val_loss", max_epochs=9)
+tuner = EpochBudgetTuner(oracle=oracle, hypermodel=hypermodel, directory="runs/demo")
+tuner.search(train_dataset, validation_data=validation_dataset)
+```
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from typing import Any
+
+import keras
+import keras_tuner
+from keras_tuner.src.engine import tuner as tuner_module
+
+from tuners import checkpoints, epoch_limit, kept_models, optimizer_state, pruning, recorder
+
+
+class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tuner.Tuner):
+    """A keras-tuner `Tuner` that records per-trial histories; for `max_trials` oracles.
+
+    `max_trained_epochs=N` ends the search once its trials have trained N epochs in all
+    (`tuners.epoch_limit`); `max_trials` stays the cap on trials.
+
+    ```python
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=5)
+    tuner = HistoryTuner(oracle=oracle, hypermodel=hypermodel, directory="runs/demo")
+    tuner.search(train_dataset, validation_data=validation_dataset, epochs=10)
+    ```
+    """
+
+    def search(self, *args: Any, **kwargs: Any) -> None:
+        """Runs keras-tuner's search with the objects that outlive it frozen for the collector.
+
+        Every trial starts with a full garbage collection (`_try_build`), which walks every
+        tracked object: about 480,000 once TensorFlow, Keras and the data are loaded, so
+        0.25 s a trial on a 2-core CPU. `gc.freeze()` moves the objects alive now to a
+        generation the collector does not walk, and `gc.unfreeze()` puts them back when
+        the search ends, however it ends, so the collection before a trial walks only
+        what the search created (0.02 s; the same memory: `benchmarks/overhead.py`,
+        `benchmarks/memory.py`). Garbage is collected first, so none is frozen.
+        """
+        gc.collect()
+        gc.freeze()
+        try:
+            super().search(*args, **kwargs)
+        finally:
+            gc.unfreeze()
+
+    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """Builds a trial's model after one garbage collection, not keras-tuner's two.
+
+        keras-tuner calls `keras.backend.clear_session()`, which already runs Python's
+        garbage collector, and then `gc.collect()` again. Each full collection takes longer
+        as TensorFlow's traced graphs pile up over a search (0.2 s early, 0.6 s after a
+        few dozen trials on a 2-core CPU: `benchmarks/overhead.py`), so one is kept.
+        """
+        keras.backend.clear_session(free_memory=True)
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.Model):
+            raise keras_tuner.errors.FatalTypeError(
+                f"Expected the model-building function, or HyperModel.build() to return a "
+                f"valid Keras Model instance. Received: {model} of type {type(model)}.")
+        size = tuner_module.maybe_compute_model_size(model)
+        if self.max_model_size and size > self.max_model_size:
+            raise keras_tuner.errors.FailedTrialError(
+                f"Oversized model: {size} parameters. Skip model.")
+        # One trace of the training step instead of two (`tuners.kept_models`); under a
+        # distribution strategy Keras builds the optimizer in the strategy's scope itself.
+        if self.distribution_strategy is None:
+            kept_models.build_optimizer(model)
+        return model
+
+
+class PruningTuner(pruning.PruningMixin, HistoryTuner):
+    """A `HistoryTuner` that stops trials by a pruner's rule (`tuners.pruning`)."""
+
+
+class EpochBudgetTuner(HistoryTuner):
+    """A `HistoryTuner` for oracles that hand out epoch budgets, as Hyperband does.
+
+    It does what `keras_tuner.Hyperband` does on top of `keras_tuner.Tuner`, for any
+    such oracle: train to `tuner/epochs` from `tuner/initial_epoch`, starting from the
+    best checkpoint of trial `tuner/trial_id` when the oracle continues a configuration.
+    Only the weights are reloaded and the optimizer starts afresh, except for
+    population-based training, which continues the optimizer's state. With walk-forward
+    validation each fold continues from the parent's checkpoint of the same fold
+    (`tuners.walk_forward`).
+    """
+
+    continues_checkpoints = True
+
+    def __init__(self, *args: Any, keep_models: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A worker's oracle is its chief's (an `OracleClient`), which cannot say which
+        # trials may still be promoted, so a worker keeps its latest few models instead.
+        local = isinstance(self.oracle, keras_tuner.Oracle)
+        self.keep_models = keep_models
+        self.kept_models = kept_models.KeptModels(
+            limit=None if local else kept_models.REMOTE_LIMIT)
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        values = trial.hyperparameters.values
+        if "tuner/epochs" in values:
+            kwargs["epochs"] = values["tuner/epochs"]
+            kwargs["initial_epoch"] = values["tuner/initial_epoch"]
+        return super().run_trial(trial, *args, **kwargs)
+
+    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        model = super()._try_build(hp)
+        self.kept_models.built(model)
+        return model
+
+    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        results = super()._build_and_fit_model(trial, *args, **kwargs)
+        if self._keeps_models(trial.hyperparameters):
+            self.kept_models.keep(trial.trial_id, trial.hyperparameters.values)
+        return results
+
+    def on_trial_end(self, trial: Any) -> None:
+        super().on_trial_end(trial)
+        if isinstance(self.oracle, keras_tuner.Oracle):
+            self.kept_models.retain(checkpoints.promotable_trial_ids(self.oracle))
+
+    def search(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().search(*args, **kwargs)
+        finally:
+            self.kept_models.clear()
+
+    def _keeps_models(self, hp: keras_tuner.HyperParameters) -> bool:
+        # Holdout only: a walk-forward trial trains one model per fold. Population-based
+        # training continues the optimizer's state and may change the hyperparameters.
+        return (self.keep_models and self.active_fold is None and self.folds is None
+                and self.distribution_strategy is None and "tuner/member" not in hp.values)
+
+    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        parent_id = hp.values.get("tuner/trial_id")
+        if parent_id is not None and self._keeps_models(hp):
+            model = self.kept_models.take(parent_id, hp.values,
+                                          self._get_checkpoint_fname(parent_id))
+            if model is not None:
+                return model
+        model = super()._build_hypermodel(hp)
+        if "tuner/trial_id" in hp.values:
+            parent_id = hp.values["tuner/trial_id"]
+            if not model.built:
+                with open(self._get_build_config_fname(parent_id), encoding="utf-8") as handle:
+                    model.build_from_config(json.load(handle))
+            # Population-based training (a trial with a `tuner/member`) continues the
+            # optimizer's state too (`tuners.optimizer_state`); the others only weights.
+            load = (optimizer_state.load_with_optimizer_state if "tuner/member" in hp.values
+                    else type(model).load_weights)
+            if self.active_fold is None:
+                load(model, self._get_checkpoint_fname(parent_id))
+            else:
+                load(model, self.fold_checkpoint_fname(parent_id, self.active_fold))
+        return model
