@@ -98,6 +98,16 @@ class EpochBudgetTuner(HistoryTuner):
     population-based training, which continues the optimizer's state. With walk-forward
     validation each fold continues from the parent's checkpoint of the same fold
     (`tuners.walk_forward`).
+
+    With holdout validation, a promoted trial takes its parent's model from memory when
+    this process trained it (`tuners.kept_models`): the same checkpoint and a fresh
+    optimizer, without building and tracing the model again.
+
+    Args:
+        *args: Passed to `HistoryTuner`.
+        keep_models: Whether to keep trained models in memory for their promotions;
+            False builds every trial's model anew, as keras-tuner does.
+        **kwargs: Passed to `HistoryTuner`.
     """
 
     continues_checkpoints = True
