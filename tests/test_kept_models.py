@@ -86,8 +86,13 @@ def test_the_optimizer_is_built_before_the_training_step_is_traced(tmp_path) -> 
     assert len(traces) == 1
 
 
-def test_a_promoted_trial_continues_its_parents_model_from_the_best_checkpoint(tmp_path) -> None:
+def test_a_promoted_trial_continues_its_parents_model_from_the_best_checkpoint(
+        tmp_path, monkeypatch) -> None:
     hypermodel = SeededDense()
+    clears = []
+    clear_session = keras.backend.clear_session
+    monkeypatch.setattr(keras.backend, "clear_session",
+                        lambda **kwargs: clears.append(1) or clear_session(**kwargs))
     tuner, starts = hyperband(tmp_path, hypermodel)
 
     trials = tuners.load_trials(tmp_path).set_index("trial_id")
@@ -97,6 +102,8 @@ def test_a_promoted_trial_continues_its_parents_model_from_the_best_checkpoint(t
     # keras-tuner builds once to declare the search space, then the 10 new configurations;
     # the 5 promotions reused a model.
     assert hypermodel.builds == 1 + 10
+    # A kept model keeps Keras's session and TensorFlow's kernel cache.
+    assert len(clears) == 10
     # In one process, trials run one after another in the order of their ids.
     start_of = dict(zip(sorted(trials.index), starts, strict=True))
     for child_id, child in children.iterrows():

@@ -11,7 +11,8 @@ Two per-trial costs of a search on TensorFlow are tracing, not training
 - keras-tuner builds a promoted configuration's model again, reloads its parent's best
   checkpoint and traces it again. `KeptModels` keeps each finished trial's model while
   its oracle may still promote it, and hands it to the promoted trial with its traced
-  training and validation functions.
+  training and validation functions. The tuner then skips `keras.backend.clear_session()`
+  too, which would empty TensorFlow's kernel cache that the kept model still uses.
 
 A kept model continues exactly as a rebuilt one would: it gets the parent's checkpoint
 (the best epoch's weights, not the last epoch's), and its optimizer goes back to the
@@ -121,6 +122,11 @@ class KeptModels:
             while len(self._kept) > self.limit:
                 del self._kept[next(iter(self._kept))]
 
+    def can_take(self, parent_id: str, values: Mapping[str, Any]) -> bool:
+        """Whether `take` would return the parent's model for these values."""
+        kept = self._kept.get(parent_id)
+        return kept is not None and kept.values == _own_values(values)
+
     def take(self, parent_id: str, values: Mapping[str, Any],
              checkpoint: str | os.PathLike) -> Any | None:
         """The parent's model from its checkpoint, with a fresh optimizer; None when not kept.
@@ -131,10 +137,9 @@ class KeptModels:
                 own `tuner/` values, they must be the parent's, or None is returned.
             checkpoint: The parent's best-epoch weights (`Tuner._get_checkpoint_fname`).
         """
-        kept = self._kept.get(parent_id)
-        if kept is None or kept.values != _own_values(values):
+        if not self.can_take(parent_id, values):
             return None
-        del self._kept[parent_id]
+        kept = self._kept.pop(parent_id)
         # With a built optimizer, load_weights also restores the checkpoint's optimizer
         # variables; a rebuilt model's optimizer would start afresh, so this one does too.
         kept.model.load_weights(checkpoint)
