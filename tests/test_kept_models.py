@@ -136,6 +136,8 @@ def test_kept_models_are_forgotten_unless_promotable_or_within_the_limit() -> No
     kept = kept_models.KeptModels(limit=2)
     models = [keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]) for _ in range(3)]
     for number, model in enumerate(models):
+        model.compile(optimizer="adam", loss="mse")
+        assert kept_models.build_optimizer(model)
         kept.built(model)
         kept.keep(str(number), {"units": number, "tuner/epochs": 1})
     assert ("0" in kept, "1" in kept, "2" in kept) == (False, True, True)
@@ -168,3 +170,23 @@ def test_a_taken_model_has_the_checkpoints_weights_and_a_fresh_optimizer(tmp_pat
     assert float(optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
     moments = [variable.numpy() for variable in optimizer.variables[2:]]
     assert len(moments) == 8 and all(not value.any() for value in moments)
+
+
+def test_a_model_whose_optimizer_changed_or_was_never_built_is_not_taken(tmp_path) -> None:
+    values = {"units": 4, "learning_rate": 1e-3}
+    kept = kept_models.KeptModels()
+    recompiled = SeededDense().build(keras_tuner.HyperParameters())
+    kept_models.build_optimizer(recompiled)
+    kept.built(recompiled)
+    # A hypermodel's fit that compiles again, with another optimizer (1 + 1 * 4 variables).
+    recompiled.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
+    recompiled.fit(table(), epochs=1, verbose=0)
+    kept.keep("0001", values)
+    assert "0001" in kept and not kept.can_take("0001", values)
+    assert kept.take("0001", values, tmp_path / "unused.weights.h5") is None
+
+    unbuilt = SeededDense().build(keras_tuner.HyperParameters())
+    kept.built(unbuilt)
+    unbuilt.fit(table(), epochs=1, verbose=0)
+    kept.keep("0002", values)
+    assert "0002" not in kept

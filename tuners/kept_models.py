@@ -79,7 +79,7 @@ def restore_optimizer_state(model: Any, state: list[np.ndarray]) -> None:
 class _Kept:
     model: Any
     values: dict[str, Any]
-    fresh_optimizer: list[np.ndarray] | None
+    fresh_optimizer: list[np.ndarray]
 
 
 class KeptModels:
@@ -116,6 +116,10 @@ class KeptModels:
             return
         model, fresh = self._last
         self._last = None
+        if fresh is None:
+            # Its optimizer was built during training, so a promoted trial could not get
+            # the fresh optimizer that a rebuilt model has.
+            return
         self._kept.pop(trial_id, None)
         self._kept[trial_id] = _Kept(model, _own_values(values), fresh)
         if self.limit is not None:
@@ -123,9 +127,19 @@ class KeptModels:
                 del self._kept[next(iter(self._kept))]
 
     def can_take(self, parent_id: str, values: Mapping[str, Any]) -> bool:
-        """Whether `take` would return the parent's model for these values."""
+        """Whether `take` would return the parent's model for these values.
+
+        Not when the model's optimizer no longer matches the state noted when it was
+        built (a hypermodel whose `fit` compiles the model again): a fresh optimizer
+        could not be restored, so the promoted trial builds its model anew.
+        """
         kept = self._kept.get(parent_id)
-        return kept is not None and kept.values == _own_values(values)
+        if kept is None or kept.values != _own_values(values):
+            return False
+        variables = kept.model.optimizer.variables
+        return len(variables) == len(kept.fresh_optimizer) and all(
+            tuple(variable.shape) == value.shape
+            for variable, value in zip(variables, kept.fresh_optimizer, strict=True))
 
     def take(self, parent_id: str, values: Mapping[str, Any],
              checkpoint: str | os.PathLike) -> Any | None:
@@ -143,8 +157,7 @@ class KeptModels:
         # With a built optimizer, load_weights also restores the checkpoint's optimizer
         # variables; a rebuilt model's optimizer would start afresh, so this one does too.
         kept.model.load_weights(checkpoint)
-        if kept.fresh_optimizer is not None:
-            restore_optimizer_state(kept.model, kept.fresh_optimizer)
+        restore_optimizer_state(kept.model, kept.fresh_optimizer)
         return kept.model
 
     def retain(self, trial_ids: Iterable[str]) -> None:
