@@ -61,13 +61,31 @@ class NoteTrainStart(keras.callbacks.Callback):
                              "iterations": int(self.model.optimizer.iterations.numpy())})
 
 
-def hyperband(tmp_path, hypermodel, keep_models: bool = True):
+def hyperband(tmp_path, hypermodel, keep_models: bool = True,
+              validation: tf.data.Dataset | None = None, kept_counts: list | None = None):
+    """A Hyperband search (max_epochs 4, factor 2: 15 trials, 5 promotions); its tuner, and
+    each fit's start as `NoteTrainStart` noted it. `kept_counts` gets the number of models
+    kept after each trial."""
     tuner = tuners.build_tuner("hyperband", hypermodel, directory=tmp_path, max_epochs=4,
                                factor=2, seed=11, keep_models=keep_models)
+    if kept_counts is not None:
+        retain = tuner.kept_models.retain
+
+        def retain_and_count(*args, **kwargs) -> None:
+            retain(*args, **kwargs)
+            kept_counts.append(len(tuner.kept_models))
+
+        tuner.kept_models.retain = retain_and_count
     TRAIN_STARTS.clear()
-    tuner.search(x=table(), validation_data=table(32, seed=1), epochs=4,
+    tuner.search(x=table(), validation_data=validation or table(32, seed=1), epochs=4,
                  callbacks=[*tuners.default_callbacks(patience=10), NoteTrainStart()], verbose=0)
     return tuner, list(TRAIN_STARTS)
+
+
+def opposite_table(count: int = 32, seed: int = 1) -> tf.data.Dataset:
+    """Validation rows whose targets are the negated rule: the more a model learns, the
+    worse its validation loss, so a trial of two epochs or more has its best epoch first."""
+    return table(count, seed).map(lambda features, targets: (features, -targets))
 
 
 def test_the_optimizer_is_built_before_the_training_step_is_traced(tmp_path) -> None:
@@ -93,7 +111,9 @@ def test_a_promoted_trial_continues_its_parents_model_from_the_best_checkpoint(
     clear_session = keras.backend.clear_session
     monkeypatch.setattr(keras.backend, "clear_session",
                         lambda **kwargs: clears.append(1) or clear_session(**kwargs))
-    tuner, starts = hyperband(tmp_path, hypermodel)
+    kept_counts = []
+    tuner, starts = hyperband(tmp_path, hypermodel, validation=opposite_table(),
+                              kept_counts=kept_counts)
 
     trials = tuners.load_trials(tmp_path).set_index("trial_id")
     assert len(trials) == 15
@@ -116,7 +136,15 @@ def test_a_promoted_trial_continues_its_parents_model_from_the_best_checkpoint(
         fresh.load_weights(tuner._get_checkpoint_fname(parent_id))
         for loaded, started in zip(fresh.get_weights(), start["weights"], strict=True):
             np.testing.assert_array_equal(started, loaded)
-    assert len(tuner.kept_models) == 0
+    # The parents that trained two epochs had their best first: their children started
+    # from that checkpoint, not from the weights the parent ended with.
+    parents = trials.loc[children["parent_trial_id"]]
+    two_epochs = parents[parents["target_epochs"] - parents["initial_epoch"] == 2]
+    assert len(two_epochs) == 2
+    assert list(two_epochs["best_epoch"]) == list(two_epochs["initial_epoch"])
+    # Kept after each trial: a round's models while the next round is not full, then
+    # only the next round's (brackets of 4 -> 2 -> 1, 3 -> 2, and 3 configurations).
+    assert kept_counts == [1, 2, 3, 4, 4, 2, 0, 1, 2, 3, 2, 0, 0, 0, 0]
 
 
 def test_keeping_models_changes_neither_the_trials_nor_their_scores(tmp_path) -> None:
@@ -132,19 +160,24 @@ def test_keeping_models_changes_neither_the_trials_nor_their_scores(tmp_path) ->
     np.testing.assert_allclose(kept["score"], again["score"], rtol=1e-5)
 
 
-def test_kept_models_are_forgotten_unless_promotable_or_within_the_limit() -> None:
-    kept = kept_models.KeptModels(limit=2)
-    models = [keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]) for _ in range(3)]
-    for number, model in enumerate(models):
+def test_kept_models_are_forgotten_unless_promotable_and_within_the_limit() -> None:
+    kept = kept_models.KeptModels(limit=3)
+    assert kept_models.LIMIT == 9
+    for number in range(4):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         model.compile(optimizer="adam", loss="mse")
         assert kept_models.build_optimizer(model)
         kept.built(model)
         kept.keep(str(number), {"units": number, "tuner/epochs": 1})
-    assert ("0" in kept, "1" in kept, "2" in kept) == (False, True, True)
+    # Beyond the limit, `keep` forgets the oldest.
+    assert [str(number) in kept for number in range(4)] == [False, True, True, True]
     # Another configuration under the parent's id is not the parent's model.
     assert kept.take("1", {"units": 5}, "unused.weights.h5") is None
-    kept.retain({"2"})
-    assert len(kept) == 1 and "2" in kept
+    kept.limit = 1
+    kept.retain({"1", "2", "3"}, rank={"1": 0.5, "2": 0.1, "3": 0.9}.get)
+    assert [str(number) in kept for number in range(4)] == [False, False, True, False]
+    kept.retain(set())
+    assert len(kept) == 0
 
 
 def test_a_taken_model_has_the_checkpoints_weights_and_a_fresh_optimizer(tmp_path) -> None:

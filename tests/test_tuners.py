@@ -534,3 +534,23 @@ def test_objects_are_unfrozen_when_a_search_fails(tmp_path) -> None:
     with pytest.raises(keras_tuner.errors.FatalError, match="broken on purpose"):
         tuner.search(x=table(), validation_data=table(16, seed=1), epochs=1, verbose=0)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_freeze_made_before_the_search_is_left_as_it_was(tmp_path) -> None:
+    import gc
+
+    gc.unfreeze()
+    sentinel = [object()]
+    gc.freeze()
+    try:
+        # gc.get_objects() lists what the collector walks, and so not frozen objects.
+        assert not any(item is sentinel for item in gc.get_objects())
+        tuner = tuners.build_tuner("random", finite_dense(), directory=tmp_path,
+                                   max_trials=1, seed=1)
+        tuner.search(x=table(), validation_data=table(16, seed=1), epochs=1, verbose=0)
+        # The search did not thaw what its host had frozen.
+        assert gc.get_freeze_count() > 100_000
+        assert not any(item is sentinel for item in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(item is sentinel for item in gc.get_objects())

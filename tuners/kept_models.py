@@ -33,14 +33,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-# A worker cannot ask its chief which trials may still be promoted, so it keeps its
-# most recent models, as many as Hyperband's largest first round at the defaults (9).
-REMOTE_LIMIT = 9
+# The most models kept at once: Hyperband's largest first round at the defaults (9
+# configurations). A search in one process keeps the best-scored of those its oracle may
+# still promote (the ones a promotion picks); a worker, which cannot ask its chief which
+# those are, keeps its latest.
+LIMIT = 9
 
 
 def build_optimizer(model: Any) -> bool:
@@ -86,11 +88,11 @@ class KeptModels:
     """Trained models by trial id, for the promoted trials that continue them.
 
     Args:
-        limit: How many models to keep at most; the oldest go first. None: no limit,
-            for a caller that says which to forget with `retain`.
+        limit: How many models to keep at most: `keep` forgets the oldest beyond it,
+            `retain` the worst-ranked.
     """
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
         self._kept: dict[str, _Kept] = {}
         self._last: tuple[Any, list[np.ndarray] | None] | None = None
@@ -104,6 +106,10 @@ class KeptModels:
     def built(self, model: Any) -> None:
         """Notes the model a trial is about to train, with its optimizer's fresh state."""
         self._last = (model, optimizer_state(model))
+
+    def forget_last(self) -> None:
+        """Lets go of the model noted by `built` that no `keep` took, so it can be freed."""
+        self._last = None
 
     def keep(self, trial_id: str, values: Mapping[str, Any]) -> None:
         """Keeps the model last noted by `built` as trial `trial_id`'s.
@@ -122,9 +128,8 @@ class KeptModels:
             return
         self._kept.pop(trial_id, None)
         self._kept[trial_id] = _Kept(model, _own_values(values), fresh)
-        if self.limit is not None:
-            while len(self._kept) > self.limit:
-                del self._kept[next(iter(self._kept))]
+        while len(self._kept) > self.limit:
+            del self._kept[next(iter(self._kept))]
 
     def can_take(self, parent_id: str, values: Mapping[str, Any]) -> bool:
         """Whether `take` would return the parent's model for these values.
@@ -160,9 +165,17 @@ class KeptModels:
         restore_optimizer_state(kept.model, kept.fresh_optimizer)
         return kept.model
 
-    def retain(self, trial_ids: Iterable[str]) -> None:
-        """Forgets every kept model but those of `trial_ids`."""
-        wanted = set(trial_ids)
+    def retain(self, trial_ids: Iterable[str],
+               rank: Callable[[str], Any] | None = None) -> None:
+        """Forgets every kept model but those of `trial_ids`, and the worst beyond `limit`.
+
+        Args:
+            trial_ids: The trials whose models may still be wanted.
+            rank: Sort key of a trial id, best first; None keeps the latest.
+        """
+        promotable = set(trial_ids)
+        wanted = [trial_id for trial_id in self._kept if trial_id in promotable]
+        wanted = sorted(wanted, key=rank)[:self.limit] if rank else wanted[-self.limit:]
         for trial_id in [trial_id for trial_id in self._kept if trial_id not in wanted]:
             del self._kept[trial_id]
 

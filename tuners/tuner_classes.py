@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 from typing import Any
 
 import keras
@@ -50,14 +51,20 @@ class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tun
         generation the collector does not walk, and `gc.unfreeze()` puts them back when
         the search ends, however it ends, so the collection before a trial walks only
         what the search created (0.02 s; the same memory: `benchmarks/overhead.py`,
-        `benchmarks/memory.py`). Garbage is collected first, so none is frozen.
+        `benchmarks/memory.py`). Garbage is collected first, so none is frozen. Objects
+        frozen before the search stay so, and the search then freezes nothing.
         """
-        gc.collect()
-        gc.freeze()
+        # Only the outermost freeze is ours to undo: a host that froze objects itself (a
+        # server that forks, or a search inside a search) keeps its own.
+        owned = gc.get_freeze_count() == 0
+        if owned:
+            gc.collect()
+            gc.freeze()
         try:
             super().search(*args, **kwargs)
         finally:
-            gc.unfreeze()
+            if owned:
+                gc.unfreeze()
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Builds a trial's model after one garbage collection, not keras-tuner's two.
@@ -120,12 +127,8 @@ class EpochBudgetTuner(HistoryTuner):
 
     def __init__(self, *args: Any, keep_models: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # A worker's oracle is its chief's (an `OracleClient`), which cannot say which
-        # trials may still be promoted, so a worker keeps its latest few models instead.
-        local = isinstance(self.oracle, keras_tuner.Oracle)
         self.keep_models = keep_models
-        self.kept_models = kept_models.KeptModels(
-            limit=None if local else kept_models.REMOTE_LIMIT)
+        self.kept_models = kept_models.KeptModels()
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         values = trial.hyperparameters.values
@@ -135,8 +138,11 @@ class EpochBudgetTuner(HistoryTuner):
         return super().run_trial(trial, *args, **kwargs)
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        # The last trial's model, unless kept, must be free for the collection below.
+        self.kept_models.forget_last()
         model = super()._try_build(hp)
-        self.kept_models.built(model)
+        if self._keeps_models(hp):
+            self.kept_models.built(model)
         return model
 
     def _builds_anew(self, hp: keras_tuner.HyperParameters) -> bool:
@@ -154,8 +160,18 @@ class EpochBudgetTuner(HistoryTuner):
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
-        if isinstance(self.oracle, keras_tuner.Oracle):
-            self.kept_models.retain(checkpoints.promotable_trial_ids(self.oracle))
+        self.kept_models.forget_last()
+        oracle = self.oracle
+        # A worker's oracle is its chief's (an `OracleClient`), which cannot say which
+        # trials may still be promoted: `KeptModels.keep` keeps its latest few instead.
+        if isinstance(oracle, keras_tuner.Oracle):
+            sign = 1.0 if oracle.objective.direction == "min" else -1.0
+
+            def rank(trial_id: str) -> float:
+                score = oracle.trials[trial_id].score
+                return math.inf if score is None or math.isnan(score) else sign * score
+
+            self.kept_models.retain(checkpoints.promotable_trial_ids(oracle), rank)
 
     def search(self, *args: Any, **kwargs: Any) -> None:
         try:
