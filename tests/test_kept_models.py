@@ -88,6 +88,8 @@ def opposite_table(count: int = 32, seed: int = 1) -> tf.data.Dataset:
     return table(count, seed).map(lambda features, targets: (features, -targets))
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="counts TensorFlow's traces of the training step")
 def test_the_optimizer_is_built_before_the_training_step_is_traced(tmp_path) -> None:
     tuner = tuners.build_tuner("random", SeededDense(), directory=tmp_path, max_trials=1)
     model = tuner._try_build(keras_tuner.HyperParameters())
