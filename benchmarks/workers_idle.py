@@ -166,12 +166,13 @@ def load_average() -> str:
         return "n/a"
 
 
-def run_tuner(tuner: str, args: argparse.Namespace, output_dir: pathlib.Path) -> Run:
-    """Runs one `ktlab tune --workers N` search and reads its run directory."""
-    run_name = f"workers-idle-{tuner}"
+def run_ktlab_tune(tuner: str, workers: int, args: argparse.Namespace,
+                   run_dir: pathlib.Path, caller: str) -> tuple[float, str]:
+    """Runs `ktlab tune --workers N --no-refit` into `run_dir`; its wall time and the load
+    average before it. `args` gives `config`, `max_epochs`, `factor` and `seed`."""
     command = [sys.executable, "-m", "pipelines", "tune", "--quiet", "--config", args.config,
-               "--tuner", tuner, "--workers", str(args.workers), "--no-refit",
-               "--output-dir", str(output_dir), "--run-name", run_name, "--overwrite"]
+               "--tuner", tuner, "--workers", str(workers), "--no-refit",
+               "--output-dir", str(run_dir.parent), "--run-name", run_dir.name, "--overwrite"]
     for flag, value in (("--max-epochs", args.max_epochs), ("--factor", args.factor),
                         ("--seed", args.seed)):
         if value is not None:
@@ -182,9 +183,16 @@ def run_tuner(tuner: str, args: argparse.Namespace, output_dir: pathlib.Path) ->
     wall = time.perf_counter() - started
     if completed.returncode != 0:
         tail = (completed.stderr or completed.stdout).strip().splitlines()[-5:]
-        raise SystemExit(f"workers_idle: ktlab tune --tuner {tuner} exited with "
-                         f"{completed.returncode}:\n" + "\n".join(tail))
-    return Run(tuner, read_run(output_dir / run_name), wall, load_before, load_average())
+        raise SystemExit(f"{caller}: ktlab tune --tuner {tuner} --workers {workers} exited "
+                         f"with {completed.returncode}:\n" + "\n".join(tail))
+    return wall, load_before
+
+
+def run_tuner(tuner: str, args: argparse.Namespace, output_dir: pathlib.Path) -> Run:
+    """Runs one `ktlab tune --workers N` search and reads its run directory."""
+    run_dir = output_dir / f"workers-idle-{tuner}"
+    wall, load_before = run_ktlab_tune(tuner, args.workers, args, run_dir, "workers_idle")
+    return Run(tuner, read_run(run_dir), wall, load_before, load_average())
 
 
 def worker_rows(run: Run) -> list[dict]:

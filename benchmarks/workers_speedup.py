@@ -21,19 +21,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
-import subprocess
-import sys
 import tempfile
-import time
 
 from overhead import machine  # this folder is on sys.path when a benchmark runs
 from workers_idle import (
     DEFAULT_CONFIG,
-    ROOT,
     WORKER_FILE_PREFIX,
+    Run,
     load_average,
     read_run,
     read_worker,
+    run_ktlab_tune,
 )
 
 
@@ -43,54 +41,38 @@ class Measured:
 
     workers: int
     repeat: int
-    trials: int
-    epochs: int
-    wall: float
-    span: float
-    load_before: str
+    run: Run
+
+    @property
+    def trials(self) -> int:
+        return len(self.run.trials)
 
 
 def run_search(workers: int, repeat: int, args: argparse.Namespace,
                output_dir: pathlib.Path) -> Measured:
     """Runs one search with `workers` worker processes and reads its run directory."""
-    run_name = f"workers-{workers}-{repeat}"
-    command = [sys.executable, "-m", "pipelines", "tune", "--quiet", "--config", args.config,
-               "--tuner", args.tuner, "--workers", str(workers), "--no-refit",
-               "--output-dir", str(output_dir), "--run-name", run_name, "--overwrite"]
-    for flag, value in (("--max-epochs", args.max_epochs), ("--factor", args.factor),
-                        ("--seed", args.seed)):
-        if value is not None:
-            command += [flag, str(value)]
-    load_before = load_average()
-    started = time.perf_counter()
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if completed.returncode != 0:
-        tail = (completed.stderr or completed.stdout).strip().splitlines()[-5:]
-        raise SystemExit(f"workers_speedup: ktlab tune --workers {workers} exited with "
-                         f"{completed.returncode}:\n" + "\n".join(tail))
-    run_dir = output_dir / run_name
+    run_dir = output_dir / f"workers-{workers}-{repeat}"
+    wall, load_before = run_ktlab_tune(args.tuner, workers, args, run_dir, "workers_speedup")
     if any(run_dir.glob(f"{WORKER_FILE_PREFIX}*.jsonl")):
-        trials = [trial for worker in read_run(run_dir).values() for trial in worker]
+        trials_by_worker = read_run(run_dir)
     else:  # `--workers 1` searches in the command's own process
-        trials = read_worker(run_dir / "histories.jsonl")
-    first = min(trial.start for trial in trials)
-    span = max(trial.end for trial in trials) - first
-    return Measured(workers, repeat, len(trials), sum(t.epochs_trained for t in trials),
-                    wall, span, load_before)
+        trials_by_worker = {"main": read_worker(run_dir / "histories.jsonl")}
+    return Measured(workers, repeat,
+                    Run(args.tuner, trials_by_worker, wall, load_before, load_average()))
 
 
 def print_table(runs: list[Measured]) -> None:
     """One row per run, then each N's speed-up over N = 1 in the same repeat."""
     print(f"{'repeat':>6} {'workers':>7} {'trials':>6} {'epochs':>6} {'wall s':>8} "
           f"{'span s':>8} {'wall x':>7} {'span x':>7}  load before")
-    base = {run.repeat: run for run in runs if run.workers == 1}
-    for run in runs:
-        one = base.get(run.repeat)
+    base = {measured.repeat: measured.run for measured in runs if measured.workers == 1}
+    for measured in runs:
+        run, one = measured.run, base.get(measured.repeat)
         wall_x = f"{one.wall / run.wall:.2f}" if one else "n/a"
         span_x = f"{one.span / run.span:.2f}" if one else "n/a"
-        print(f"{run.repeat:>6} {run.workers:>7} {run.trials:>6} {run.epochs:>6} "
-              f"{run.wall:>8.1f} {run.span:>8.1f} {wall_x:>7} {span_x:>7}  {run.load_before}")
+        print(f"{measured.repeat:>6} {measured.workers:>7} {measured.trials:>6} "
+              f"{run.epochs:>6} {run.wall:>8.1f} {run.span:>8.1f} {wall_x:>7} {span_x:>7}  "
+              f"{run.load_before}")
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
