@@ -138,8 +138,6 @@ class EpochBudgetTuner(HistoryTuner):
         return super().run_trial(trial, *args, **kwargs)
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        # The last trial's model, unless kept, must be free for the collection below.
-        self.kept_models.forget_last()
         model = super()._try_build(hp)
         if self._keeps_models(hp):
             self.kept_models.built(model)
@@ -160,6 +158,8 @@ class EpochBudgetTuner(HistoryTuner):
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
+        # A model that was not kept (a failed trial's) must be free for the next trial's
+        # collection.
         self.kept_models.forget_last()
         oracle = self.oracle
         # A worker's oracle is its chief's (an `OracleClient`), which cannot say which
@@ -182,8 +182,8 @@ class EpochBudgetTuner(HistoryTuner):
     def _keeps_models(self, hp: keras_tuner.HyperParameters) -> bool:
         # Holdout only: a walk-forward trial trains one model per fold. Population-based
         # training continues the optimizer's state and may change the hyperparameters.
-        return (self.keep_models and self.active_fold is None and self.folds is None
-                and self.distribution_strategy is None and "tuner/member" not in hp.values)
+        return (self.keep_models and self.folds is None and self.distribution_strategy is None
+                and "tuner/member" not in hp.values)
 
     def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         parent_id = hp.values.get("tuner/trial_id")
@@ -193,8 +193,7 @@ class EpochBudgetTuner(HistoryTuner):
             if model is not None:
                 return model
         model = super()._build_hypermodel(hp)
-        if "tuner/trial_id" in hp.values:
-            parent_id = hp.values["tuner/trial_id"]
+        if parent_id is not None:
             if not model.built:
                 with open(self._get_build_config_fname(parent_id), encoding="utf-8") as handle:
                     model.build_from_config(json.load(handle))
