@@ -8,7 +8,8 @@ trial 5 on over the peak at trial 5; the goal is within 10%.
 
 With `--workers N` or `--recycle-after K`, the search runs on worker processes with this
 one as their chief, as `ktlab tune --workers N --recycle-after K` does
-(`pipelines.local_workers`, `pipelines.recycling`). It then also prints the chief's own
+(`pipelines.parallel.local_workers`, `pipelines.parallel.recycling`). It then also prints
+the chief's own
 memory, how many times the workers were started, and the wall time the restarts cost: the
 gap between a worker's last trial in one process and its first in the next, less the
 median gap between two trials in one process.
@@ -38,7 +39,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests")
 
 # The file each trial's process appends its record to; worker processes inherit it.
 PROBE_VARIABLE = "KTLAB_MEMORY_PROBE"
-# A worker's log holds this once per start (`pipelines.workers.run_worker`).
+# A worker's log holds this once per start (`pipelines.parallel.workers.run_worker`).
 WORKER_STARTED = " of the chief at "
 
 
@@ -106,7 +107,7 @@ def main() -> None:
     from conftest import make_prices, yahoo_csv
 
     from pipelines.config import load_config
-    from pipelines.local_workers import run_with_workers
+    from pipelines.parallel.local_workers import run_with_workers
 
     with tempfile.TemporaryDirectory() as scratch:
         data = pathlib.Path(scratch) / "prices.csv"

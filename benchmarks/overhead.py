@@ -224,7 +224,7 @@ def run_ktlab(config: Any, prepared: Any) -> Timings:
     """Runs ktlab's search of `config` on `prepared` and returns its times."""
     import keras
 
-    from pipelines.search import run_search
+    from pipelines.recipe import run_search
 
     keras.utils.set_random_seed(config.run.seed)
     started = time.perf_counter()
@@ -240,7 +240,7 @@ def run_plain(config: Any, prepared: Any, directory: pathlib.Path) -> Timings:
     import keras
     import keras_tuner
 
-    from pipelines.build import make_hypermodel
+    from pipelines.run.build import make_hypermodel
 
     tuner_config = config.tuner
     keras.utils.set_random_seed(config.run.seed)
@@ -334,17 +334,17 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    from pipelines import quiet
+    from pipelines.run import quiet
 
     quiet.import_tensorflow()
     import keras
     import keras_tuner
     import tensorflow as tf
 
-    from pipelines.build import make_pipeline
     from pipelines.config import load_config
     from pipelines.errors import KtlabError
-    from pipelines.search import quiet_known_warnings
+    from pipelines.recipe import quiet_known_warnings
+    from pipelines.run.build import make_pipeline
 
     # ktlab's search hides warnings that repeat every trial; they are hidden for both
     # searches, whichever runs first.

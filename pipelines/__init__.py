@@ -24,10 +24,10 @@ from pipelines.data import (
 from pipelines.errors import ConfigError, DataError, KtlabError
 
 if TYPE_CHECKING:
-    from pipelines.compare import run_compare
-    from pipelines.search import run_search
+    from pipelines.compare.comparison import run_compare
+    from pipelines.recipe import run_search
 
-_EXPORTS = {"run_search": "pipelines.search", "run_compare": "pipelines.compare"}
+_EXPORTS = {"run_search": "pipelines.recipe", "run_compare": "pipelines.compare.comparison"}
 
 __all__ = [
     "ConfigError",

@@ -17,10 +17,11 @@ from conftest import make_prices, yahoo_csv
 from matplotlib.figure import Figure
 from test_asha import drive, make, trained
 
-from pipelines import plots, progress, rung_plots
 from pipelines.cli import main
-from pipelines.compare import plan_budget
+from pipelines.compare.comparison import plan_budget
 from pipelines.config import load_config
+from pipelines.reports import plots, rung_plots
+from pipelines.run import progress
 from tuners import registry, rungs
 from tuners.errors import TunerConfigError
 

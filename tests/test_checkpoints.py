@@ -9,8 +9,8 @@ from __future__ import annotations
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
-from pipelines.cli import _config_from_args
-from pipelines.flags import build_parser
+from pipelines.cli.commands import _config_from_args
+from pipelines.cli.flags import build_parser
 from tuners import checkpoints
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
 
-from pipelines import significance
 from pipelines.cli import main
-from pipelines.compare import plan_budget, seeds_from
+from pipelines.compare import significance
+from pipelines.compare.comparison import plan_budget, seeds_from
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from tuners import schedule

@@ -22,9 +22,9 @@ import pytest
 from conftest import make_prices, yahoo_csv
 
 import tuners
-from pipelines import distributed
 from pipelines.cli import main
 from pipelines.errors import ConfigError
+from pipelines.parallel import distributed
 from tuners import checkpoints, schedule
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]

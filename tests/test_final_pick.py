@@ -14,9 +14,9 @@ import pytest
 from conftest import make_prices, yahoo_csv
 from test_bad_input import PROBE
 
-from pipelines import final_pick
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
+from pipelines.run import final_pick
 
 
 def known_scores() -> pd.DataFrame:
@@ -153,8 +153,8 @@ def test_a_bad_flag_is_one_line_and_exit_2_before_tensorflow(tmp_path):
 def test_tune_with_a_final_pick_writes_final_csv_metrics_and_the_report(tmp_path, write_csv):
     import keras
 
-    from pipelines.build import make_pipeline
     from pipelines.cli import main
+    from pipelines.run.build import make_pipeline
 
     path = write_csv(yahoo_csv(make_prices(160)))
     flags = ["--data", str(path), "--lookback", "5", "--test-size", "20", "--validation-size",

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import importance
 from pipelines.cli import main
 from pipelines.errors import KtlabError
+from pipelines.reports import importance
 
 TOO_FEW = ("hyperparameter importances need at least 8 usable trials (completed or stopped "
            "early, with a finite score; a Hyperband configuration counts once), got 5; run "
@@ -202,8 +202,8 @@ def test_ktlab_importance_with_too_few_trials_is_one_line_and_exit_2(tmp_path, c
 
 
 def test_finish_run_writes_importances_only_with_enough_trials(tmp_path):
-    # pipelines.artifacts imports Keras, so this one test pays TensorFlow's import.
-    from pipelines import artifacts
+    # pipelines.run.artifacts imports Keras, so this one test pays TensorFlow's import.
+    from pipelines.run import artifacts
 
     write_run(tmp_path / "short", synthetic_trials(count=5))
     artifacts._write_importance(tmp_path / "short")

@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
 
-from pipelines import config, local_workers
+from pipelines import config
 from pipelines.cli import main
+from pipelines.parallel import local_workers
 from tuners import schedule
 
 SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
@@ -83,7 +84,7 @@ def worker_pids(marker: str) -> list[int]:
             command = (entry / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "pipelines.local_workers" in command and marker in command:
+        if "pipelines.parallel.local_workers" in command and marker in command:
             pids.append(int(entry.name))
     return pids
 

@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 from keras_tuner.engine import trial as trial_module
 
-from pipelines import pareto
 from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
+from pipelines.reports import pareto
 from tuners import checkpoints, measures
 from tuners.oracles import GeneticOracle, nsga
 

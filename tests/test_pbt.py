@@ -22,10 +22,11 @@ import pytest
 from conftest import make_prices, yahoo_csv
 from keras_tuner.engine import trial as trial_module
 
-from pipelines import population_plots, progress
 from pipelines.cli import main
-from pipelines.compare import plan_budget
+from pipelines.compare.comparison import plan_budget
 from pipelines.config import load_config
+from pipelines.reports import population_plots
+from pipelines.run import progress
 from tuners import checkpoints, errors, factory, optimizer_state, population, registry
 from tuners.oracles import PBTOracle
 

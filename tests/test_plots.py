@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import tuners
-from pipelines import plots
 from pipelines.cli import main
+from pipelines.reports import plots
 from tuners import schedule
 
 

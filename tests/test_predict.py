@@ -10,7 +10,7 @@ from conftest import make_prices, yahoo_csv
 
 from pipelines.cli import main
 from pipelines.errors import ConfigError, DataError
-from pipelines.predict import SERIES_COLUMNS, predict_run
+from pipelines.run.predict import SERIES_COLUMNS, predict_run
 
 DAYS = 160
 LOOKBACK = 5

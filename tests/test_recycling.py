@@ -1,5 +1,6 @@
 """`ktlab tune --recycle-after K`: a local worker process exits after K trials and its chief
-starts it again under the same name (`pipelines.recycling`, `pipelines.local_workers`).
+starts it again under the same name (`pipelines.parallel.recycling`,
+`pipelines.parallel.local_workers`).
 
 The search runs real worker processes on keras-tuner's distributed engine; each start
 imports TensorFlow, so the search is kept to a few one-epoch trials.
@@ -17,8 +18,8 @@ import pytest
 from conftest import make_prices, yahoo_csv
 from test_bad_input import PROBE
 
-from pipelines import local_workers, recycling
 from pipelines.cli import main
+from pipelines.parallel import local_workers, recycling
 
 SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
 

@@ -20,8 +20,8 @@ import pytest
 from conftest import make_prices, yahoo_csv
 
 import tuners
-from pipelines import plots
 from pipelines.cli import main
+from pipelines.reports import plots
 from tuners import checkpoints, schedule
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
 
-from pipelines import plots
-from pipelines.build import make_pipeline
 from pipelines.cli import main
 from pipelines.config import load_config
+from pipelines.reports import plots
+from pipelines.run.build import make_pipeline
 
 ARTIFACTS = ["best_hyperparameters.json", "best_model.keras", "config.json", "histories.jsonl",
              "metrics.json", "plot_histories.png", "plot_hyperparameters.png",

@@ -62,7 +62,7 @@ def test_a_users_callback_from_the_config_runs_every_epoch(tiny_flags, tmp_path,
 
 def test_run_search_takes_callbacks(tiny_flags, tmp_path, monkeypatch):
     from pipelines.config import load_config
-    from pipelines.search import run_search
+    from pipelines.recipe import run_search
 
     log = tmp_path / "epochs.txt"
     monkeypatch.setenv("KTLAB_EPOCH_LOG", str(log))

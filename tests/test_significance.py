@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipelines import compare_report, significance
-from pipelines.compare_report import BudgetFacts, figure, findings, format_report, mean_std
+from pipelines.compare import report as compare_report
+from pipelines.compare import significance
+from pipelines.compare.report import BudgetFacts, figure, findings, format_report, mean_std
 from pipelines.config import load_config
 
 SEEDS = [42, 1042, 2042, 3042, 4042]

@@ -23,9 +23,9 @@ from conftest import make_prices, yahoo_csv
 
 import tuners
 from hypermodels import registry as model_registry
-from pipelines.build import make_pipeline
 from pipelines.cli import main
 from pipelines.config import load_config
+from pipelines.run.build import make_pipeline
 from tuners import checkpoints, schedule, walk_forward
 
 ARTICLE = pathlib.Path(__file__).resolve().parents[1] / "configs" / "article.toml"

@@ -18,7 +18,7 @@ is kept while any of these holds:
   from its parent's checkpoint before it loads the trial's own, so reloading the best
   model needs both;
 - in a search with several objectives, it is on the Pareto front of the finished trials,
-  from which the saved model is picked (`pipelines.pareto`), or the trial such a one
+  from which the saved model is picked (`pipelines.reports.pareto`), or the trial such a one
   continues: a dominated trial is never on the front again.
 
 Everything else is deleted, with the trial's per-fold checkpoints of a walk-forward

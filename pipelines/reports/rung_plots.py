@@ -2,7 +2,7 @@
 
 Hyperband's `plot_schedule.png` draws its brackets, which are known beforehand. ASHA has
 no brackets: how many configurations reach each rung depends on the order the results
-arrive in, so `pipelines.plots.write_plots` draws this figure from the run's trials
+arrive in, so `pipelines.reports.plots.write_plots` draws this figure from the run's trials
 instead, with the same file name. The rungs are the trials' `tuner/epochs` (the
 `target_epochs` column of `tuners.load_trials`), and a promotion is a trial whose
 `parent_trial_id` names the trial it continued.

@@ -2,9 +2,9 @@
 
 The first lines after the title say, in words: whether every tuner trained the same
 epochs; whether the best tuner's objective differs from each other tuner's by more than
-the spread over seeds (`pipelines.significance.compare_paired`); and whether each tuner's
+the spread over seeds (`pipelines.compare.significance.compare_paired`); and whether each tuner's
 chosen models beat the naive forecast on the held-out rows (the Diebold–Mariano test,
-`pipelines.significance.diebold_mariano`). Every figure is written by `figure`, with 4
+`pipelines.compare.significance.diebold_mariano`). Every figure is written by `figure`, with 4
 significant digits; counts are written as whole numbers.
 
 ```python
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines import significance
+from pipelines.compare import significance
 
 TITLE = "# Tuner comparison"
 SIGNIFICANT_DIGITS = 4
@@ -282,7 +282,8 @@ def format_report(config: Any, budget: dict[str, dict[str, Any]], seeds: list[in
 
     Args:
         config: The comparison's base configuration (`pipelines.config.Config`).
-        budget: The planned trials and epochs per tuner (`pipelines.compare.plan_budget`).
+        budget: The planned trials and epochs per tuner
+            (`pipelines.compare.comparison.plan_budget`).
         seeds: The seeds, in order.
         table: One row per tuner and seed, as in `comparison.csv`.
         summary: One row per tuner (`summarise`).

@@ -1,9 +1,9 @@
 """`run_search(config)`: the work behind `ktlab tune`, callable from notebooks.
 
 Data flows one way: pipeline -> splits -> tuner.search -> histories on disk -> reports.
-Every check of the input happens before the run directory is created (`pipelines.run_dir`),
-so bad input leaves nothing half-written; `pipelines.artifacts` writes what a finished
-search leaves. A distributed chief serves the search to workers (`pipelines.workers`).
+Every check of the input happens before the run directory is created (`pipelines.run.run_dir`),
+so bad input leaves nothing half-written; `pipelines.run.artifacts` writes what a finished
+search leaves. A distributed chief serves the search to workers (`pipelines.parallel.workers`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ import tensorflow as tf
 
 import tuners
 from hypermodels import registry as model_registry
-from pipelines import callbacks as trial_callbacks
-from pipelines import distributed, plots, progress
-from pipelines.artifacts import RunResult, finish_run, load_result, write_json
-from pipelines.build import make_hypermodel, make_pipeline
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
-from pipelines.progress import LOGGER
-from pipelines.run_dir import RUN_MARKER, finished_search, prepare_run_dir
+from pipelines.parallel import distributed
+from pipelines.reports import plots
+from pipelines.run import callbacks as trial_callbacks
+from pipelines.run import progress
+from pipelines.run.artifacts import RunResult, finish_run, load_result, write_json
+from pipelines.run.build import make_hypermodel, make_pipeline
+from pipelines.run.progress import LOGGER
+from pipelines.run.run_dir import RUN_MARKER, finished_search, prepare_run_dir
 from tuners import checkpoints, pruning
 from tuners.objectives import MEASURED
 
@@ -49,7 +51,7 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
     `metrics.json`, plus keras-tuner's own files under `tuner/`. An unfinished search in
     the run directory, with the same settings, is resumed (see `prepare_run_dir`). Unless
     `config.run.refit` is off, `best_model.keras` is the best configuration retrained on
-    training + validation rows (`pipelines.refit`).
+    training + validation rows (`pipelines.run.refit`).
 
     ```python
     result = run_search(load_config("configs/default.toml"))
@@ -64,7 +66,7 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
             `config.model` names. The data still comes from `config`: a series of windows,
             unless the instance's `data_kind` attribute says `"table"`.
         callbacks: Keras callbacks added to every trial, beside ktlab's own and those of
-            `config.run.callbacks` (`pipelines.callbacks`).
+            `config.run.callbacks` (`pipelines.run.callbacks`).
         verbose: Log a line per finished trial and a summary (the `ktlab` logger; shown
             on standard output unless logging is set up already).
         progress_bars: Show Keras's per-epoch progress bars.
@@ -156,7 +158,7 @@ def _search(config: Config, hypermodel: keras_tuner.HyperModel | None,
                          callbacks=search_callbacks, shuffle=False,
                          verbose=1 if progress_bars else 0)
         else:
-            from pipelines import workers
+            from pipelines.parallel import workers
 
             workers.serve_chief(tuner, distribution, listener)
     except RuntimeError as error:

@@ -7,7 +7,7 @@ the forest fits when one hyperparameter's values are shuffled. It reads the run'
 only: no TensorFlow.
 
 ```python
-from pipelines import importance
+from pipelines.reports import importance
 importance.importances(tuners.load_trials("runs/lstm-hyperband-AAPL-seed42"))
 ```
 """
@@ -25,8 +25,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.preprocessing import OrdinalEncoder
 
 import tuners
-from pipelines import plots
 from pipelines.errors import KtlabError
+from pipelines.reports import plots
 from tuners import objectives, records
 from tuners.errors import HistoryFileError
 

@@ -1,6 +1,6 @@
 """Distributed tuning's two parts: a worker trains trials, the chief serves the oracle.
 
-Both run on keras-tuner's own gRPC engine (`pipelines.distributed` resolves the roles and
+Both run on keras-tuner's own gRPC engine (`pipelines.parallel.distributed` resolves the roles and
 wraps its chief). Every process shares the run directory; each worker appends to its own
 histories file, and the chief writes the results as a search in one process does.
 """
@@ -12,19 +12,26 @@ from typing import Any
 
 import grpc
 
-from pipelines import callbacks as trial_callbacks
-from pipelines import distributed, progress, recycling, report
-from pipelines.build import make_hypermodel, make_pipeline
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
-from pipelines.progress import LOGGER
-from pipelines.run_dir import RUN_MARKER, first_differences, read_saved_config, search_differences
-from pipelines.search import (
+from pipelines.parallel import distributed, recycling
+from pipelines.recipe import (
     TrialEndListener,
     build_search_tuner,
     quiet_known_warnings,
     seed_everything,
+)
+from pipelines.run import callbacks as trial_callbacks
+from pipelines.run import progress
+from pipelines.run import summary as report
+from pipelines.run.build import make_hypermodel, make_pipeline
+from pipelines.run.progress import LOGGER
+from pipelines.run.run_dir import (
+    RUN_MARKER,
+    first_differences,
+    read_saved_config,
+    search_differences,
 )
 
 # How long a worker waits before it asks the chief again for a trial it could not have yet.

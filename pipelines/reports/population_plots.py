@@ -1,6 +1,6 @@
 """Plots of a population-based training run (`tuners.oracles.pbt`), one line per member.
 
-`pipelines.plots.plot_histories` hands a run over to `plot_population` when its trials
+`pipelines.reports.plots.plot_histories` hands a run over to `plot_population` when its trials
 name members (the `member` column of `tuners.load_trials`). The learning-rate schedule of
 a member is read back from the histories alone: every trial records its member, the
 hyperparameters it trained with, the trial whose checkpoint it loaded

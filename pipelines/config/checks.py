@@ -159,7 +159,7 @@ def _check_pruner(pruner: str, tuner_name: str, validation: str) -> None:
 
 
 def _check_objectives(tuner: Any) -> None:
-    """Checks `--objectives` and `--pareto-tolerance` (`pipelines.pareto`)."""
+    """Checks `--objectives` and `--pareto-tolerance` (`pipelines.reports.pareto`)."""
     if not 0 <= tuner.pareto_tolerance <= 1:
         raise ConfigError(f"pareto tolerance must be a fraction from 0 to 1, got "
                           f"{tuner.pareto_tolerance}; fix --pareto-tolerance")

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 
 from hypermodels import registry as model_registry
-from pipelines import build, config, quiet, run_dir
+from pipelines import config
 from pipelines.data import forecast, sources
 from pipelines.data.prepared import PreparedData, Split
 from pipelines.errors import ConfigError, DataError
+from pipelines.run import build, quiet, run_dir
 
 MODEL_FILE = "best_model.keras"
 PREPROCESSOR_FILE = "preprocessor.joblib"

@@ -1,4 +1,4 @@
-"""Trains the final pick across seeds (`pipelines.final_pick` holds its rule and report).
+"""Trains the final pick across seeds (`pipelines.run.final_pick` holds its rule and report).
 
 After the search, `finish_run` calls `run_final_pick` when `run.final_top` is above 0: the
 best configurations are trained again from scratch with new seeds on the training rows,
@@ -17,10 +17,10 @@ from typing import Any
 import keras
 import pandas as pd
 
-from pipelines import final_pick, refit
 from pipelines.config import Config
 from pipelines.data import PreparedData
-from pipelines.progress import LOGGER
+from pipelines.run import final_pick, refit
+from pipelines.run.progress import LOGGER
 
 
 @dataclasses.dataclass

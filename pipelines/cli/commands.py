@@ -14,7 +14,7 @@ ktlab tune --workers 2        # a chief and 2 worker processes on this machine
 
 Bad input prints one `ktlab: error: ...` line and exits with code 2, before TensorFlow
 is imported: the command line, the config file and the data file are all checked first,
-and TensorFlow is imported quietly (`pipelines.quiet`) only when a search is about to run.
+and TensorFlow is imported quietly (`pipelines.run.quiet`) only when a search is about to run.
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ import sys
 from typing import Any
 
 from hypermodels import registry as model_registry
-from pipelines import build, config, distributed, flags, progress, quiet, run_dir
+from pipelines import config
+from pipelines.cli import flags
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
+from pipelines.parallel import distributed
+from pipelines.run import build, progress, quiet, run_dir
 from tuners import schedule
 
 
@@ -92,7 +95,7 @@ def _command_tune(args: argparse.Namespace) -> int:
     _check_workers(args, settings, distribution)
     if distribution is not None and distribution.role == "worker":
         quiet.import_tensorflow()
-        from pipelines import workers
+        from pipelines.parallel import workers
 
         workers.run_worker(settings, distribution, mirrored=args.mirrored)
         return 0
@@ -100,18 +103,18 @@ def _command_tune(args: argparse.Namespace) -> int:
     if settings.run.workers > 1 or settings.run.recycle_after:
         # Imported before TensorFlow, which it imports itself once the worker processes
         # have started: they import it at the same time.
-        from pipelines import local_workers
+        from pipelines.parallel import local_workers
 
         result = local_workers.run_with_workers(settings, resume=bool(args.resume),
                                                 prepared=prepared)
     else:
         quiet.import_tensorflow()
-        from pipelines import search
+        from pipelines import recipe as search
 
         result = search.run_search(settings, resume=bool(args.resume),
                                    distribution=distribution, mirrored=args.mirrored,
                                    prepared=prepared, progress_bars=args.verbose)
-    from pipelines import report
+    from pipelines.run import summary as report
 
     if args.quiet:
         print(report.summary_table(result.trials, result.metrics))
@@ -171,7 +174,8 @@ def _command_compare(args: argparse.Namespace) -> int:
 
 
 def _command_plot(args: argparse.Namespace) -> int:
-    from pipelines import compare, plots
+    from pipelines import compare
+    from pipelines.reports import plots
 
     directory = pathlib.Path(args.run_dir)
     if (directory / "comparison.csv").exists():
@@ -188,7 +192,7 @@ def _command_plot(args: argparse.Namespace) -> int:
 
 def _command_importance(args: argparse.Namespace) -> int:
     # Reads the run's files only: scikit-learn and matplotlib, no TensorFlow.
-    from pipelines import importance
+    from pipelines.reports import importance
 
     directory = pathlib.Path(args.run_dir)
     if not directory.is_dir():
@@ -206,7 +210,7 @@ def _command_importance(args: argparse.Namespace) -> int:
 
 def _command_predict(args: argparse.Namespace) -> int:
     # The run directory and the data are checked before TensorFlow is imported.
-    from pipelines import predict
+    from pipelines.run import predict
 
     frame = predict.predict_run(args.run_dir, data=args.data, output=args.output)
     print(frame.tail(5).to_string(index=False))

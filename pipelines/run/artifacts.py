@@ -13,11 +13,13 @@ import keras
 import pandas as pd
 
 import tuners
-from pipelines import final_pick, final_retrain, importance, pareto, plots, refit, report
 from pipelines.config import Config
 from pipelines.data import PreparedData, references, score
 from pipelines.errors import KtlabError
-from pipelines.progress import LOGGER
+from pipelines.reports import importance, pareto, plots
+from pipelines.run import final_pick, final_retrain, refit
+from pipelines.run import summary as report
+from pipelines.run.progress import LOGGER
 from tuners.records import to_json_value
 
 
@@ -62,11 +64,11 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
     """Writes trials, the best model, its scores, predictions and plots after a search.
 
     With `run.refit` (the default) the best configuration is retrained on training +
-    validation rows (`pipelines.refit`); `best_model.keras`, `preprocessor.joblib` and
+    validation rows (`pipelines.run.refit`); `best_model.keras`, `preprocessor.joblib` and
     `predictions.csv` are then the refitted model's, and `metrics.json` gives the test
     scores of both the search's model (`search_test`) and the refitted one (`test`).
-    With several objectives the saved configuration is the one `pipelines.pareto` picks;
-    with `run.final_top` it is the one `pipelines.final_pick` picks across seeds.
+    With several objectives the saved configuration is the one `pipelines.reports.pareto` picks;
+    with `run.final_top` it is the one `pipelines.run.final_pick` picks across seeds.
     """
     trials = tuners.load_trials(run_dir)
     trials.to_csv(run_dir / "trials.csv", index=False)

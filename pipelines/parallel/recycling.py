@@ -6,7 +6,7 @@ on TensorFlow 2.21 with Keras 3.15, about 11 MiB per small LSTM and about 30 tra
 that stay alive, which `malloc_trim` does not return. A search in one process therefore
 grows with every trial. ktlab cannot free that memory; it can end the process that holds
 it. With `run.recycle_after = K`, each local worker of `ktlab tune --workers N`
-(`pipelines.local_workers`) exits after K trials, between two trials, and its chief starts
+(`pipelines.parallel.local_workers`) exits after K trials, between two trials, and its chief starts
 it again under the same name; a fresh process starts from a fresh TensorFlow.
 
 The worker stops in keras-tuner's `pre_create_trial` hook, before it asks the oracle for
@@ -16,7 +16,7 @@ file. The worker exits with `EXIT_CODE`, which tells its chief to start it again
 early exit still stops the search.
 
 ```python
-from pipelines import recycling
+from pipelines.parallel import recycling
 
 recycling.stop_after(tuner, 10)  # tuner.search(...) raises WorkerRecycled after 10 trials
 ```

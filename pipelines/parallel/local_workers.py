@@ -1,7 +1,7 @@
 """`ktlab tune --workers N`: one search on N worker processes of this machine.
 
 The calling process becomes keras-tuner's chief on a free port of 127.0.0.1 (see
-`pipelines.workers.serve_chief`). It starts N worker processes first, each limited to its
+`pipelines.parallel.workers.serve_chief`). It starts N worker processes first, each limited to its
 share of the cores, so that they import TensorFlow and prepare the data while it does the
 same; each then waits for the chief to listen, which it does only once the run directory
 holds its `config.json`. The workers train the trials; the chief writes the same results
@@ -10,17 +10,17 @@ as a search in one process, and the run directory holds one histories file per w
 merge, and each worker's output in `workers/worker-1.log`, ...
 
 ```python
-from pipelines.local_workers import run_with_workers
+from pipelines.parallel.local_workers import run_with_workers
 
 result = run_with_workers(load_config("configs/default.toml"), workers=2)
 ```
 
 A worker that exits before the search ends stops the chief with one line, and every
 worker still running is stopped when the chief stops, for whatever reason; but with
-`--recycle-after K` (`pipelines.recycling`) each worker exits after K trials on purpose and
+`--recycle-after K` (`pipelines.parallel.recycling`) each worker exits after K trials on purpose and
 the chief starts it again under its name (even one worker: `--recycle-after` alone). A worker
-process runs `python -m pipelines.local_workers` (`main` below); TensorFlow is imported
-only inside the functions here, so that a worker imports it quietly (`pipelines.quiet`).
+process runs `python -m pipelines.parallel.local_workers` (`main` below); TensorFlow is imported
+only inside the functions here, so that a worker imports it quietly (`pipelines.run.quiet`).
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ import sys
 import tempfile
 from typing import IO, TYPE_CHECKING
 
-from pipelines import build, distributed, progress, quiet, recycling
 from pipelines.config import Config, load_config
 from pipelines.errors import ConfigError, KtlabError
-from pipelines.progress import LOGGER
+from pipelines.parallel import distributed, recycling
+from pipelines.run import build, progress, quiet
+from pipelines.run.progress import LOGGER
 
 if TYPE_CHECKING:
-    from pipelines.artifacts import RunResult
     from pipelines.data import PreparedData
+    from pipelines.run.artifacts import RunResult
 
 HOST = "127.0.0.1"
 LOG_FOLDER = "workers"
@@ -108,7 +109,7 @@ class WorkerPool:
         threads: Threads for each worker's TensorFlow; None gives each its share of the
             cores.
         recycle_after: Whether the workers exit after that many trials to be started
-            again (`pipelines.recycling`); 0 never.
+            again (`pipelines.parallel.recycling`); 0 never.
     """
 
     def __init__(self, workers: int, threads: int | None = None,
@@ -130,7 +131,7 @@ class WorkerPool:
     def command(self, config: Config, distribution: distributed.Distribution,
                 name: str) -> list[str]:
         """The command line of worker `name`."""
-        return [sys.executable, "-m", "pipelines.local_workers", "--tuner-id", name,
+        return [sys.executable, "-m", "pipelines.parallel.local_workers", "--tuner-id", name,
                 "--oracle-address", distribution.address, "--chief-timeout",
                 f"{distribution.chief_timeout:g}", "--startup-log",
                 str(self.startup_logs[name]), "--settings",
@@ -290,7 +291,7 @@ def run_with_workers(config: Config, workers: int | None = None, *,
         raise ConfigError(f"workers must be >= 1, got {workers}; fix --workers")
     if workers == 1 and not config.run.recycle_after:
         quiet.import_tensorflow()
-        from pipelines import search
+        from pipelines import recipe as search
 
         return search.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
                                  reuse_finished=reuse_finished)
@@ -301,7 +302,7 @@ def run_with_workers(config: Config, workers: int | None = None, *,
         pool.launch(config, distribution)
         # The workers import TensorFlow while this process does, each on its own core.
         quiet.import_tensorflow()
-        from pipelines import search
+        from pipelines import recipe as search
 
         result = search.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
                                    reuse_finished=reuse_finished, distribution=distribution)
@@ -369,7 +370,7 @@ def _write_output_to(log: pathlib.Path, startup_log: pathlib.Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """A local worker process: prepares the data, waits for its chief, trains its trials."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.local_workers",
+    parser = argparse.ArgumentParser(prog="python -m pipelines.parallel.local_workers",
                                      description="A worker of `ktlab tune --workers N`.")
     parser.add_argument("--tuner-id", required=True)
     parser.add_argument("--oracle-address", required=True)
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         distribution = distributed.resolve("worker", args.oracle_address, args.tuner_id,
                                            args.chief_timeout)
         quiet.import_tensorflow()
-        from pipelines import workers
+        from pipelines.parallel import workers
 
         prepared = build.make_pipeline(settings).prepare()
         _wait_for_chief(distribution)

@@ -51,7 +51,7 @@ FAILURE_LIMIT_MESSAGE = "Number of consecutive failures exceeded the limit"
 
 
 class LocalWorkers(Protocol):
-    """Worker processes that a chief starts on its own machine (`pipelines.local_workers`)."""
+    """Worker processes that a chief starts on this machine (`parallel.local_workers`)."""
 
     def start(self, run_dir: pathlib.Path, distribution: Distribution) -> None:
         """Starts the workers on the chief's run directory and address."""
@@ -80,7 +80,7 @@ class Distribution:
             worker (a restarted worker takes its old name to finish its trial).
         chief_timeout: Seconds a worker waits for the chief to answer.
         local_workers: For a chief that starts its own workers on this machine (`ktlab
-            tune --workers N`, `pipelines.local_workers`): it starts them once it listens
+            tune --workers N`, `pipelines.parallel.local_workers`): it starts them once it listens
             and stops serving when one of them fails.
     """
 

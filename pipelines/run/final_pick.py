@@ -4,13 +4,13 @@ A search scores each configuration once, with one seed, so its winner may be a l
 draw: on noisy data (daily returns) the seed spread of one configuration is often as
 large as the differences between the best few. With `run.final_top = K` and
 `run.final_seeds = S` (`ktlab tune --final-top K --final-seeds S`) the search ends with
-`pipelines.final_retrain.run_final_pick`; the rule and the report are here, without
+`pipelines.run.final_retrain.run_final_pick`; the rule and the report are here, without
 TensorFlow:
 
 - the K best distinct configurations, by the one rule that ranks trials
   (`tuners.objectives.rank_trials`; a Hyperband configuration continued across rounds
   counts once, as its best-ranked trial), are each trained S more times from scratch, for
-  the epochs their best score needed (`pipelines.refit.refit_epochs`);
+  the epochs their best score needed (`pipelines.run.refit.refit_epochs`);
 - every configuration gets the same S seeds, `run.seed + 1000 * s` for s = 1 .. S, so the
   configurations are compared on the same draws (common random numbers);
 - each of these K * S models trains on the training rows only and is scored by the

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from pipelines import report
+from pipelines.run import summary as report
 from tuners.registry import TUNERS
 
 LOGGER = logging.getLogger("ktlab")

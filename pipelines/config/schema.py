@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from hypermodels import registry as model_registry
-from pipelines import checks
+from pipelines.config import checks
 from pipelines.errors import ConfigError
 from tuners import objectives
 
@@ -125,7 +125,7 @@ class TunerConfig:
 
     def __post_init__(self) -> None:
         # The first of several objectives becomes the objective when that is left at its
-        # default; `pipelines.checks` refuses an objective set to something else.
+        # default; `pipelines.config.checks` refuses an objective set to something else.
         if self.objectives and self.objective == "val_loss":
             self.objective = self.objectives[0]
 
@@ -142,13 +142,14 @@ class RunConfig:
     `RUN_DIR/tensorboard/`; `callbacks` names factories of Keras callbacks added to every
     trial, as `"package.module:factory"` or `"file.py:factory"`. `workers` above 1 runs the
     search on that many worker processes of this machine, each on its share of the cores,
-    with this process as keras-tuner's chief (`pipelines.local_workers`); `recycle_after`
+    with this process as keras-tuner's chief (`pipelines.parallel.local_workers`); `recycle_after`
     above 0 makes each worker process exit after that many trials and the chief start it
-    again, which returns the memory TensorFlow keeps of every model (`pipelines.recycling`);
+    again, which returns the memory TensorFlow keeps of every model
+    (`pipelines.parallel.recycling`);
     with `workers = 1` the search then runs in one worker process beside the chief.
     `final_top` above 0 retrains that many of the best configurations `final_seeds` times
     each with new seeds after the search and saves the one with the best mean validation
-    score (`pipelines.final_pick`).
+    score (`pipelines.run.final_pick`).
     """
 
     seed: int = 42

@@ -21,7 +21,7 @@ from typing import Any
 
 import tuners
 from pipelines.config import Config, TunerConfig
-from pipelines.run_dir import FINISHED_MARKER, finished_search
+from pipelines.run.run_dir import FINISHED_MARKER, finished_search
 
 EPOCH_TARGET_OPTION = "max_trained_epochs"
 

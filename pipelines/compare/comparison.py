@@ -4,10 +4,10 @@ Every tuner searches the same pipeline and search space. Hyperband's schedule fi
 many epochs it trains; every trial-budget tuner (Bayesian, random, genetic) keeps asking
 for trials of up to `max_epochs` epochs until its trials have trained as many epochs as
 Hyperband did with the same seed, within one trial, up to a hard cap on trials
-(`pipelines.compare_budget`), so budgets are equal in epochs trained. Each (tuner, seed)
+(`pipelines.compare.budget`), so budgets are equal in epochs trained. Each (tuner, seed)
 run is an ordinary `ktlab tune` run directory under the comparison's folder; the report
-(`pipelines.compare_report`) says in words whether the tuners differ beyond the seed
-spread and whether their models beat the naive forecast (`pipelines.significance`).
+(`pipelines.compare.report`) says in words whether the tuners differ beyond the seed
+spread and whether their models beat the naive forecast (`pipelines.compare.significance`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,18 @@ from typing import Any
 import pandas as pd
 
 import tuners
-from pipelines import compare_budget, plots, progress, significance
-from pipelines.build import make_hypermodel, make_pipeline
-from pipelines.checks import validate
-from pipelines.compare_report import BudgetFacts, format_report, read_findings, summarise
+from pipelines.compare import budget as compare_budget
+from pipelines.compare import significance
+from pipelines.compare.report import BudgetFacts, format_report, read_findings, summarise
 from pipelines.config import Config
+from pipelines.config.checks import validate
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
-from pipelines.progress import LOGGER
-from pipelines.run_dir import (
+from pipelines.reports import plots
+from pipelines.run import progress
+from pipelines.run.build import make_hypermodel, make_pipeline
+from pipelines.run.progress import LOGGER
+from pipelines.run.run_dir import (
     RUN_MARKER,
     finished_search,
     first_differences,
@@ -204,7 +207,7 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     """
     # The search imports TensorFlow; the command line imports this module before it
     # checks its input, so the import waits until a comparison runs.
-    from pipelines.search import check_search, run_search
+    from pipelines.recipe import check_search, run_search
 
     if verbose:
         progress.show_progress()

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 import tuners
-from pipelines import population_plots, rung_plots
+from pipelines.reports import population_plots, rung_plots
 from tuners import objectives, schedule
 
 PLOT_FILES = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from hypermodels import registry
-from pipelines.checks import check_data_kind
 from pipelines.config import Config, DataConfig
+from pipelines.config.checks import check_data_kind
 from pipelines.data import PreparedData, StockPipeline, TabularPipeline, WalkForward
 from pipelines.errors import ConfigError
 

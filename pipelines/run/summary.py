@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines import final_pick
+from pipelines.run import final_pick
 from tuners import objectives
 
 # Short names keep a trial's line on one terminal row.
@@ -92,7 +92,7 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -
 
 
 def _pareto_lines(choice: dict[str, Any]) -> list[str]:
-    """The section on a search with several objectives (`pipelines.pareto`)."""
+    """The section on a search with several objectives (`pipelines.reports.pareto`)."""
     lines = [f"several objectives ({', '.join(choice['objectives'])}): "
              f"{len(choice['front'])} trials on the Pareto front (pareto.csv)"]
     if choice["trial_id"] is None:
