@@ -343,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipelines.config import load_config
     from pipelines.errors import KtlabError
-    from pipelines.recipe import quiet_known_warnings
     from pipelines.run.build import make_pipeline
+    from pipelines.run.search import quiet_known_warnings
 
     # ktlab's search hides warnings that repeat every trial; they are hidden for both
     # searches, whichever runs first.

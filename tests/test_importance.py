@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -201,15 +202,12 @@ def test_ktlab_importance_with_too_few_trials_is_one_line_and_exit_2(tmp_path, c
     assert not (tmp_path / "run" / "importance.csv").exists()
 
 
-def test_finish_run_writes_importances_only_with_enough_trials(tmp_path):
-    # pipelines.run.artifacts imports Keras, so this one test pays TensorFlow's import.
-    from pipelines.run import artifacts
-
+def test_the_importance_step_writes_importances_only_with_enough_trials(tmp_path):
     write_run(tmp_path / "short", synthetic_trials(count=5))
-    artifacts._write_importance(tmp_path / "short")
+    importance.importance_step(types.SimpleNamespace(run_dir=tmp_path / "short"))
     assert sorted(path.name for path in (tmp_path / "short").iterdir()) == [
         "config.json", "histories.jsonl"]
     write_run(tmp_path / "long", synthetic_trials())
-    artifacts._write_importance(tmp_path / "long")
+    importance.importance_step(types.SimpleNamespace(run_dir=tmp_path / "long"))
     assert (tmp_path / "long" / "importance.csv").exists()
     assert (tmp_path / "long" / "plot_importance.png").exists()

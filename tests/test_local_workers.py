@@ -84,7 +84,7 @@ def worker_pids(marker: str) -> list[int]:
             command = (entry / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "pipelines.parallel.local_workers" in command and marker in command:
+        if "pipelines.parallel.worker_process" in command and marker in command:
             pids.append(int(entry.name))
     return pids
 

@@ -15,8 +15,8 @@ from conftest import make_prices, yahoo_csv
 from test_bad_input import KTLAB, PROBE
 
 import tuners
-from pipelines import compare
 from pipelines.cli import main
+from pipelines.compare import comparison as compare
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.reports import plots

@@ -109,11 +109,13 @@ def _command_tune(args: argparse.Namespace) -> int:
                                                 prepared=prepared)
     else:
         quiet.import_tensorflow()
-        from pipelines import recipe as search
+        from pipelines import recipe
+        from pipelines.parallel import workers
 
-        result = search.run_search(settings, resume=bool(args.resume),
-                                   distribution=distribution, mirrored=args.mirrored,
-                                   prepared=prepared, progress_bars=args.verbose)
+        searcher = None if distribution is None else workers.chief_searcher(distribution)
+        result = recipe.run_search(settings, resume=bool(args.resume), searcher=searcher,
+                                   mirrored=args.mirrored, prepared=prepared,
+                                   progress_bars=args.verbose)
     from pipelines.run import summary as report
 
     if args.quiet:
@@ -155,7 +157,7 @@ def _check_workers(args: argparse.Namespace, settings: config.Config,
 
 def _command_compare(args: argparse.Namespace) -> int:
     # Matplotlib takes a third of a second to import; only these two commands draw.
-    from pipelines import compare
+    from pipelines.compare import comparison as compare
 
     tuner_names = [name.strip() for name in args.tuners.split(",") if name.strip()]
     if args.tuner is None and tuner_names:
@@ -174,7 +176,7 @@ def _command_compare(args: argparse.Namespace) -> int:
 
 
 def _command_plot(args: argparse.Namespace) -> int:
-    from pipelines import compare
+    from pipelines.compare import comparison as compare
     from pipelines.reports import plots
 
     directory = pathlib.Path(args.run_dir)

@@ -207,7 +207,8 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     """
     # The search imports TensorFlow; the command line imports this module before it
     # checks its input, so the import waits until a comparison runs.
-    from pipelines.recipe import check_search, run_search
+    from pipelines.recipe import run_search
+    from pipelines.run.search import check_search, check_tuner
 
     if verbose:
         progress.show_progress()
@@ -237,7 +238,9 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     reference = compare_budget.reference_tuner(tuner_names)
     compare_budget.set_planned_targets(runs, budget, trainings)
     for run_config in runs:
-        check_search(run_config, make_hypermodel(run_config, prepared), folds)
+        hypermodel = make_hypermodel(run_config, prepared)
+        check_search(run_config, hypermodel)
+        check_tuner(run_config, hypermodel, folds)
     if reuse_finished and not config.run.overwrite and (out_dir / "budget.json").is_file():
         _check_reusable(out_dir, budget, runs, reference)
         compare_budget.match_reference(

@@ -1,9 +1,9 @@
 """`ktlab tune --workers N`: one search on N worker processes of this machine.
 
 The calling process becomes keras-tuner's chief on a free port of 127.0.0.1 (see
-`pipelines.parallel.workers.serve_chief`). It starts N worker processes first, each limited to its
-share of the cores, so that they import TensorFlow and prepare the data while it does the
-same; each then waits for the chief to listen, which it does only once the run directory
+`pipelines.parallel.workers.serve_chief`). It starts N worker processes first, each limited
+to its share of the cores, so that they import TensorFlow and prepare the data while it does
+the same; each then waits for the chief to listen, which it does only once the run directory
 holds its `config.json`. The workers train the trials; the chief writes the same results
 as a search in one process, and the run directory holds one histories file per worker
 (`histories-worker-1.jsonl`, ...), which `tuners.load_histories` and `tuners.load_trials`
@@ -17,33 +17,29 @@ result = run_with_workers(load_config("configs/default.toml"), workers=2)
 
 A worker that exits before the search ends stops the chief with one line, and every
 worker still running is stopped when the chief stops, for whatever reason; but with
-`--recycle-after K` (`pipelines.parallel.recycling`) each worker exits after K trials on purpose and
-the chief starts it again under its name (even one worker: `--recycle-after` alone). A worker
-process runs `python -m pipelines.parallel.local_workers` (`main` below); TensorFlow is imported
-only inside the functions here, so that a worker imports it quietly (`pipelines.run.quiet`).
+`--recycle-after K` (`pipelines.parallel.recycling`) each worker exits after K trials on
+purpose and the chief starts it again under its name (even one worker: `--recycle-after`
+alone). A worker process runs `python -m pipelines.parallel.worker_process`; TensorFlow is
+imported only inside the functions here, so that a worker imports it quietly
+(`pipelines.run.quiet`).
 """
 
 from __future__ import annotations
 
-import argparse
-import ctypes
-import dataclasses
 import json
-import logging
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 from typing import IO, TYPE_CHECKING
 
-from pipelines.config import Config, load_config
+from pipelines.config import Config
 from pipelines.errors import ConfigError, KtlabError
 from pipelines.parallel import distributed, recycling
-from pipelines.run import build, progress, quiet
+from pipelines.run import quiet
 from pipelines.run.progress import LOGGER
 
 if TYPE_CHECKING:
@@ -59,12 +55,8 @@ THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM
 EXIT_SECONDS = 30.0
 # How long a terminated worker gets before it is killed.
 TERMINATE_SECONDS = 5.0
-# How often a worker that waits for its chief to listen looks whether the chief is alive.
-PARENT_POLL_SECONDS = 1.0
 # The end of a worker's log read for the line that says why it stopped.
 LOG_TAIL_BYTES = 4096
-# Linux's prctl option that signals a process when its parent ends.
-PR_SET_PDEATHSIG = 1
 
 
 class WorkerFailedError(KtlabError):
@@ -131,7 +123,7 @@ class WorkerPool:
     def command(self, config: Config, distribution: distributed.Distribution,
                 name: str) -> list[str]:
         """The command line of worker `name`."""
-        return [sys.executable, "-m", "pipelines.parallel.local_workers", "--tuner-id", name,
+        return [sys.executable, "-m", "pipelines.parallel.worker_process", "--tuner-id", name,
                 "--oracle-address", distribution.address, "--chief-timeout",
                 f"{distribution.chief_timeout:g}", "--startup-log",
                 str(self.startup_logs[name]), "--settings",
@@ -291,9 +283,9 @@ def run_with_workers(config: Config, workers: int | None = None, *,
         raise ConfigError(f"workers must be >= 1, got {workers}; fix --workers")
     if workers == 1 and not config.run.recycle_after:
         quiet.import_tensorflow()
-        from pipelines import recipe as search
+        from pipelines import recipe
 
-        return search.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
+        return recipe.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
                                  reuse_finished=reuse_finished)
     pool = WorkerPool(workers, recycle_after=config.run.recycle_after)
     distribution = distributed.Distribution("chief", HOST, free_port(), "chief",
@@ -302,10 +294,12 @@ def run_with_workers(config: Config, workers: int | None = None, *,
         pool.launch(config, distribution)
         # The workers import TensorFlow while this process does, each on its own core.
         quiet.import_tensorflow()
-        from pipelines import recipe as search
+        from pipelines import recipe
+        from pipelines.parallel import workers
 
-        result = search.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
-                                   reuse_finished=reuse_finished, distribution=distribution)
+        result = recipe.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
+                                   reuse_finished=reuse_finished,
+                                   searcher=workers.chief_searcher(distribution))
     except BaseException:
         pool.stop()
         raise
@@ -320,88 +314,3 @@ def run_with_workers(config: Config, workers: int | None = None, *,
             LOGGER.warning(f"ktlab: {name} exited with code {process.returncode} after the "
                            f"search; see {pool.logs[name]}")
     return result
-
-
-def _wait_for_chief(distribution: distributed.Distribution) -> None:
-    """Waits for the chief that started this process to listen, as long as it lives.
-
-    Raises:
-        KtlabError: If the chief's process ended first.
-    """
-    chief = os.getppid()
-    probe = dataclasses.replace(distribution, chief_timeout=PARENT_POLL_SECONDS)
-    while True:
-        try:
-            distributed.wait_for_chief(probe)
-            return
-        except distributed.ChiefUnreachableError:
-            if os.getppid() != chief:
-                raise KtlabError("the chief that started this worker ended before it "
-                                 "listened") from None
-
-
-def _end_with_the_chief() -> None:
-    """Asks Linux to end this process when the chief's process ends, even when killed.
-
-    The chief stops its workers when it stops with an error or Ctrl-C; a chief that is
-    killed cannot, and its workers would otherwise train until their next request fails.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        return
-
-
-def _write_output_to(log: pathlib.Path, startup_log: pathlib.Path) -> None:
-    """Points standard output and error at `log`, after what the startup log holds."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with open(log, "ab") as target:
-        target.write(startup_log.read_bytes() if startup_log.exists() else b"")
-    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND)
-    os.dup2(descriptor, 1)
-    os.dup2(descriptor, 2)
-    os.close(descriptor)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """A local worker process: prepares the data, waits for its chief, trains its trials."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.parallel.local_workers",
-                                     description="A worker of `ktlab tune --workers N`.")
-    parser.add_argument("--tuner-id", required=True)
-    parser.add_argument("--oracle-address", required=True)
-    parser.add_argument("--chief-timeout", type=float, required=True)
-    parser.add_argument("--startup-log", type=pathlib.Path, required=True)
-    parser.add_argument("--settings", type=json.loads, required=True)
-    args = parser.parse_args(argv)
-    _end_with_the_chief()
-    quiet.set_environment()
-    progress.show_progress(logging.INFO, to_stdout=True)
-    try:
-        settings = load_config(None, args.settings)
-        distribution = distributed.resolve("worker", args.oracle_address, args.tuner_id,
-                                           args.chief_timeout)
-        quiet.import_tensorflow()
-        from pipelines.parallel import workers
-
-        prepared = build.make_pipeline(settings).prepare()
-        _wait_for_chief(distribution)
-        _write_output_to(settings.run_dir / LOG_FOLDER / f"{distribution.tuner_id}.log",
-                         args.startup_log)
-        workers.run_worker(settings, distribution, prepared=prepared,
-                           recycle_after=settings.run.recycle_after)
-    except recycling.WorkerRecycled as recycled:
-        LOGGER.info(f"ktlab: worker {args.tuner_id} {recycled}")
-        return recycling.EXIT_CODE
-    except KtlabError as error:
-        print(f"ktlab: error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    recycling.exit_process(main())

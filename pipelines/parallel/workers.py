@@ -8,6 +8,7 @@ histories file, and the chief writes the results as a search in one process does
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -16,14 +17,8 @@ from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
 from pipelines.parallel import distributed, recycling
-from pipelines.recipe import (
-    TrialEndListener,
-    build_search_tuner,
-    quiet_known_warnings,
-    seed_everything,
-)
+from pipelines.run import artifacts, progress
 from pipelines.run import callbacks as trial_callbacks
-from pipelines.run import progress
 from pipelines.run import summary as report
 from pipelines.run.build import make_hypermodel, make_pipeline
 from pipelines.run.progress import LOGGER
@@ -32,6 +27,13 @@ from pipelines.run.run_dir import (
     first_differences,
     read_saved_config,
     search_differences,
+)
+from pipelines.run.search import (
+    Run,
+    TrialEndListener,
+    make_tuner,
+    quiet_known_warnings,
+    seed_everything,
 )
 
 # How long a worker waits before it asks the chief again for a trial it could not have yet.
@@ -96,7 +98,7 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
     quiet_known_warnings()
     try:
         with distributed.environment(distribution):
-            tuner = build_search_tuner(config, hypermodel, folds, run_dir,
+            tuner = make_tuner(config, hypermodel, folds, run_dir,
                                        run_dir / distribution.history_filename, on_trial_end,
                                        resuming=True, mirrored=mirrored)
             seed_everything(config)
@@ -111,6 +113,30 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
     LOGGER.info(f"ktlab: worker {distribution.tuner_id} ran {len(ended)} trials; the chief "
                 f"writes the results to {run_dir}")
     return len(ended)
+
+
+def chief_searcher(distribution: distributed.Distribution) -> Callable[..., None]:
+    """The recipe's search step for the distributed chief: serve the tuner to the workers.
+
+    `pipelines.recipe.run_search(config, searcher=chief_searcher(distribution))` runs the
+    chief: it trains nothing, hands out the trials and writes the results as a search in
+    one process does. The chief's address is checked here, before anything is written.
+
+    Raises:
+        ConfigError: If the chief cannot listen on its address.
+    """
+    if distribution.role != "chief":
+        raise ConfigError("the chief serves the search; a worker runs run_worker")
+    distributed.check_port_free(distribution)
+
+    def searcher(tuner: Any, data: PreparedData, config: Config, callbacks: Any, run: Run,
+                 **options: Any) -> None:
+        try:
+            serve_chief(tuner, distribution, run.listener)
+        except distributed.TooManyFailedTrialsError:
+            raise artifacts.stopped_by_failures(config, run.dir) from None
+
+    return searcher
 
 
 def serve_chief(tuner: Any, distribution: distributed.Distribution,

@@ -15,7 +15,9 @@ importance.importances(tuners.load_trials("runs/lstm-hyperband-AAPL-seed42"))
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -261,3 +263,19 @@ def _objective(run_dir: pathlib.Path) -> tuple[str, str]:
 def format_table(table: pd.DataFrame) -> str:
     """The table as text, numbers to 4 significant digits."""
     return table.to_string(index=False, float_format=lambda value: f"{value:.4g}")
+
+
+def importance_step(result: Any) -> None:
+    """The recipe's importance step: writes the importances when there are enough trials.
+
+    A short search has too few usable trials (a `KtlabError`): it is skipped silently. Any
+    other error is logged as a warning, since the search's results are already written.
+    """
+    try:
+        write_importance(result.run_dir)
+    except KtlabError:
+        pass
+    except Exception as error:
+        logging.getLogger("ktlab").warning(
+            f"ktlab: hyperparameter importances skipped ({error}); run ktlab importance "
+            f"{result.run_dir} to see why")

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipelines.run import selection
 from tuners import objectives
 from tuners.oracles import nsga
 
@@ -164,3 +165,17 @@ def write_pareto(run_dir: str | pathlib.Path, trials: pd.DataFrame, names: Seque
             "tolerance": tolerance, "trial_id": trial_id, "values": values,
             "front": [str(value) for value in table.loc[table["on_front"], "trial_id"]]}
 
+
+
+def pick_step(searched: selection.Searched, choice: selection.Choice) -> selection.Choice:
+    """The recipe's Pareto step: with two or more objectives, writes the front and picks
+    the trial by `pick_trial`'s rule; with one, keeps `choice`."""
+    config = searched.config
+    names = config.tuner.objectives
+    if len(names) < 2:
+        return choice
+    picked = write_pareto(searched.run_dir, searched.trials, names,
+                          objective_directions(config.direction, names),
+                          config.tuner.pareto_tolerance)
+    return selection.Choice(picked["trial_id"] or choice.trial_id,
+                            records={**choice.records, "pareto": picked})

@@ -338,3 +338,8 @@ def _step_at(cumulative: np.ndarray, best: np.ndarray, grid: np.ndarray) -> np.n
     positions = np.searchsorted(cumulative, grid, side="right") - 1
     values = np.where(positions >= 0, best[np.clip(positions, 0, None)], np.nan)
     return np.where(np.isinf(values), np.nan, values)
+
+
+def plots_step(result: Any) -> None:
+    """The recipe's plots step: every plot the run directory has the data for."""
+    write_plots(result.run_dir)

@@ -1,4 +1,8 @@
-"""What a finished search leaves in its run directory: trials, best model, scores, plots."""
+"""What a finished search leaves in its run directory: trials, the chosen model, its scores.
+
+The recipe (`pipelines.recipe`) calls these in order: `write_trials`, `best_choice`,
+`final_model` and `write_run`; the report steps (`pipelines.reports`) come after.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,18 @@ import tuners
 from pipelines.config import Config
 from pipelines.data import PreparedData, references, score
 from pipelines.errors import KtlabError
-from pipelines.reports import importance, pareto, plots
-from pipelines.run import final_pick, final_retrain, refit
-from pipelines.run import summary as report
+from pipelines.run import refit
 from pipelines.run.progress import LOGGER
+from pipelines.run.selection import Choice
 from tuners.records import to_json_value
 
 
 class SearchFailedError(KtlabError):
     """No trial of the search completed."""
+
+
+class TooManyFailedTrialsError(KtlabError):
+    """The search ended because `max_consecutive_failed_trials` trials failed in a row."""
 
 
 @dataclasses.dataclass
@@ -59,65 +66,89 @@ class RunResult:
     model_data: PreparedData | None = None
 
 
-def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: pathlib.Path,
-               started: float) -> RunResult:
-    """Writes trials, the best model, its scores, predictions and plots after a search.
-
-    With `run.refit` (the default) the best configuration is retrained on training +
-    validation rows (`pipelines.run.refit`); `best_model.keras`, `preprocessor.joblib` and
-    `predictions.csv` are then the refitted model's, and `metrics.json` gives the test
-    scores of both the search's model (`search_test`) and the refitted one (`test`).
-    With several objectives the saved configuration is the one `pipelines.reports.pareto` picks;
-    with `run.final_top` it is the one `pipelines.run.final_pick` picks across seeds.
-    """
+def write_trials(run_dir: pathlib.Path) -> pd.DataFrame:
+    """Writes `trials.csv`, one row per trial from the histories, and returns it."""
     trials = tuners.load_trials(run_dir)
     trials.to_csv(run_dir / "trials.csv", index=False)
+    return trials
+
+
+def best_choice(config: Config, trials: pd.DataFrame, run_dir: pathlib.Path) -> Choice:
+    """The search's best trial by the objective.
+
+    Raises:
+        SearchFailedError: When no trial completed.
+    """
     best_id = tuners.best_trial_id(trials, config.direction)
     if best_id is None:
-        plots.write_plots(run_dir)
         raise SearchFailedError(
             f"no trial completed (see {run_dir / 'trials.csv'} for the reasons); narrow the "
             f"search space or lower the learning-rate range")
-    choice = None
-    if len(config.tuner.objectives) >= 2:
-        names = config.tuner.objectives
-        choice = pareto.write_pareto(run_dir, trials, names, pareto.objective_directions(
-            config.direction, names), config.tuner.pareto_tolerance)
-        best_id = choice["trial_id"] or best_id
-    final = None
-    if config.run.final_top:
-        final = final_retrain.run_final_pick(config, prepared, tuner, trials, run_dir)
-        best_id = final.trial_id or best_id
-    best_trial = tuner.oracle.trials[best_id]
-    best_hyperparameters = best_trial.hyperparameters.values
-    origin: dict[str, Any] = {"source": "search", "trial_id": best_id}
-    if final is not None and final.model is not None:
-        search_model = final.model
-        origin.update(source="final_pick", seed=final.seed)
+    return Choice(best_id)
+
+
+def stopped_by_failures(config: Config, run_dir: pathlib.Path) -> KtlabError:
+    """Writes `trials.csv` of a search that too many failures ended; returns its error."""
+    trials = write_trials(run_dir)
+    limit = config.tuner.max_consecutive_failed_trials
+    failed = int((trials["status"] == "failed").sum())
+    return TooManyFailedTrialsError(
+        f"{limit} trials in a row failed (the --max-consecutive-failed-trials limit), so the "
+        f"search stopped after {len(trials)} trials, {failed} of them failed; see "
+        f"{run_dir / 'trials.csv'} for the reasons, narrow the search space (e.g. the "
+        f"learning-rate range) and rerun with --overwrite")
+
+
+@dataclasses.dataclass
+class SavedModel:
+    """The model `best_model.keras` holds, the data it is scaled for, and where it came from."""
+
+    model: Any
+    data: PreparedData
+    origin: dict[str, Any]
+    search_model: Any
+
+
+def final_model(config: Config, prepared: PreparedData, tuner: Any, trials: pd.DataFrame,
+                choice: Choice) -> SavedModel:
+    """The chosen configuration's model: refitted on training + validation rows with
+    `run.refit` (the default), else the search's own (or the final pick's)."""
+    trial = tuner.oracle.trials[choice.trial_id]
+    origin: dict[str, Any] = {"source": "search", "trial_id": choice.trial_id}
+    if choice.model is not None:
+        search_model = choice.model
+        origin.update(source="final_pick", seed=choice.seed)
     else:
-        search_model = _search_model(tuner, best_trial, prepared, trials)
-    search_test = prepared.evaluate(search_model, "test")
-    best_model, model_data = search_model, prepared
-    refit_seed = origin.get("seed", config.run.seed)
-    if config.run.refit:
-        epochs = refit.refit_epochs(trials, best_id)
-        LOGGER.info(f"ktlab: refitting trial {best_id}'s configuration on the training and "
-                    f"validation {prepared.held_out} for {epochs} epochs")
-        refitted = refit.refit(tuner.hypermodel, best_trial.hyperparameters, prepared, epochs,
-                               refit_seed)
-        best_model, model_data = refitted.model, refitted.data
-        origin = {"source": "refit", "trial_id": best_id, "epochs": epochs,
-                  "train_samples": len(refitted.data.splits["train"]),
-                  "loss": refitted.losses, "seed": refit_seed}
-    best_model.save(run_dir / "best_model.keras")
+        search_model = _search_model(tuner, trial, prepared, trials)
+    if not config.run.refit:
+        return SavedModel(search_model, prepared, origin, search_model)
+    seed = origin.get("seed", config.run.seed)
+    epochs = refit.refit_epochs(trials, choice.trial_id)
+    LOGGER.info(f"ktlab: refitting trial {choice.trial_id}'s configuration on the training and "
+                f"validation {prepared.held_out} for {epochs} epochs")
+    refitted = refit.refit(tuner.hypermodel, trial.hyperparameters, prepared, epochs, seed)
+    origin = {"source": "refit", "trial_id": choice.trial_id, "epochs": epochs,
+              "train_samples": len(refitted.data.splits["train"]),
+              "loss": refitted.losses, "seed": seed}
+    return SavedModel(refitted.model, refitted.data, origin, search_model)
+
+
+def write_run(config: Config, prepared: PreparedData, tuner: Any, trials: pd.DataFrame,
+              choice: Choice, saved: SavedModel, run_dir: pathlib.Path,
+              started: float) -> RunResult:
+    """Writes the model, its preprocessing, predictions and `metrics.json` (the last file of
+    a finished search) and returns the run's result."""
+    best_trial = tuner.oracle.trials[choice.trial_id]
+    model, model_data = saved.model, saved.data
+    model.save(run_dir / "best_model.keras")
     joblib.dump({"preprocessor": model_data.preprocessor,
                  "target_scaler": model_data.target_scaler,
                  "feature_names": model_data.feature_names,
                  "input_shape": model_data.input_shape, "target": model_data.target,
                  "task": model_data.task}, run_dir / "preprocessor.joblib")
-    write_json(run_dir / "best_hyperparameters.json", best_hyperparameters)
+    write_json(run_dir / "best_hyperparameters.json", best_trial.hyperparameters.values)
     test_predictions = model_data.to_original_units(
-        best_model.predict(model_data.splits["test"].dataset, verbose=0), "test")
+        model.predict(model_data.splits["test"].dataset, verbose=0), "test")
     _predictions_frame(model_data, test_predictions).to_csv(run_dir / "predictions.csv",
                                                             index=False)
     metrics = {
@@ -125,9 +156,9 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "direction": config.direction,
         "best_trial_id": best_trial.trial_id,
         "best_score": best_trial.score,
-        "best_model": origin,
-        "validation": prepared.evaluate(search_model, "validation"),
-        "search_test": search_test,
+        "best_model": saved.origin,
+        "validation": prepared.evaluate(saved.search_model, "validation"),
+        "search_test": prepared.evaluate(saved.search_model, "test"),
         "test": score(prepared.task, model_data.splits["test"].actual, test_predictions),
         "baseline": {"name": prepared.baseline, **prepared.baselines},
         # Stocks: persistence and moving-average forecasts, on the same rows as `test`.
@@ -138,38 +169,13 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
         "failed_trials": int((trials["status"] == "failed").sum()) if len(trials) else 0,
         "seconds": round(time.perf_counter() - started, 1),
         "backend": keras.backend.backend(),
+        **choice.records,
     }
-    if choice is not None:
-        metrics["pareto"] = choice
-    if final is not None:
-        metrics["final_pick"] = final.record
-    summary = report.summary_table(trials, metrics)
-    if final is not None:
-        final_pick.write_report(run_dir, summary)
     write_json(run_dir / "metrics.json", metrics)
-    plots.write_plots(run_dir)
-    _write_importance(run_dir)
-    LOGGER.info(summary)
-    LOGGER.info(f"run directory: {run_dir}")
-    return RunResult(run_dir=run_dir, config=config, best_hyperparameters=best_hyperparameters,
-                     metrics=metrics, trials=trials, seconds=metrics["seconds"],
-                     prepared=prepared, tuner=tuner, best_model=best_model,
-                     model_data=model_data)
-
-
-def _write_importance(run_dir: pathlib.Path) -> None:
-    """Writes the hyperparameter importances when there are enough trials; never fails.
-
-    A short search has too few usable trials (a `KtlabError`): it is skipped silently. Any
-    other error is logged as a warning, since the search's results are already written.
-    """
-    try:
-        importance.write_importance(run_dir)
-    except KtlabError:
-        pass
-    except Exception as error:
-        LOGGER.warning(f"ktlab: hyperparameter importances skipped ({error}); run ktlab "
-                       f"importance {run_dir} to see why")
+    return RunResult(run_dir=run_dir, config=config,
+                     best_hyperparameters=best_trial.hyperparameters.values, metrics=metrics,
+                     trials=trials, seconds=metrics["seconds"], prepared=prepared, tuner=tuner,
+                     best_model=model, model_data=model_data)
 
 
 def _search_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.DataFrame) -> Any:

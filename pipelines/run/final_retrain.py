@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipelines.config import Config
 from pipelines.data import PreparedData
-from pipelines.run import final_pick, refit
+from pipelines.run import final_pick, refit, selection
 from pipelines.run.progress import LOGGER
 
 
@@ -105,3 +105,15 @@ def _train(hypermodel: Any, hyperparameters: Any, prepared: PreparedData, epochs
                              verbose=0, shuffle=False)
     value = float((history.history.get(objective) or [math.nan])[-1])
     return model, value if math.isfinite(value) else math.nan
+
+
+def pick_step(searched: selection.Searched, choice: selection.Choice) -> selection.Choice:
+    """The recipe's final-pick step: with `run.final_top`, retrains the best configurations
+    over seeds and picks by the mean (`run_final_pick`); otherwise keeps `choice`."""
+    if not searched.config.run.final_top:
+        return choice
+    final = run_final_pick(searched.config, searched.data, searched.tuner, searched.trials,
+                           searched.run_dir)
+    return selection.Choice(final.trial_id or choice.trial_id, model=final.model,
+                            seed=final.seed, records={**choice.records,
+                                                      "final_pick": final.record})

@@ -49,13 +49,20 @@ def search_differences(saved: dict[str, Any], config: Config) -> list[str]:
     return differences
 
 
+def set_aside_path(run_dir: pathlib.Path) -> pathlib.Path:
+    """Where `--overwrite` keeps the old run until the new search's tuner is built."""
+    return run_dir.with_name(f".{run_dir.name}.replaced")
+
+
 def prepare_run_dir(config: Config, *, resume: bool = False) -> tuple[pathlib.Path, bool]:
     """Checks that the run directory can be written; clears it, or finds a search to resume.
 
-    An existing run directory is cleared with `overwrite`; without it, one that holds an
-    unfinished search with the same data, model, search space, tuner and seed is resumed,
-    and any other is refused: a finished search (it has `metrics.json`), an unfinished
-    one with other settings, or a folder that ktlab did not write.
+    An existing run directory is set aside with `overwrite` (`set_aside_path`; the
+    caller deletes it once the new search's tuner is built, or puts it back); without
+    it, one that holds an unfinished search with the same data, model, search space,
+    tuner and seed is resumed, and any other is refused: a finished search (it has
+    `metrics.json`), an unfinished one with other settings, or a folder that ktlab did
+    not write.
 
     Args:
         config: The run's configuration.
@@ -89,7 +96,11 @@ def prepare_run_dir(config: Config, *, resume: bool = False) -> tuple[pathlib.Pa
         if not marked:
             raise ConfigError(f"{run_dir} is not a ktlab run directory (no {RUN_MARKER}); "
                               f"refusing to overwrite it, choose another --run-name")
-        shutil.rmtree(run_dir)
+        aside = set_aside_path(run_dir)
+        shutil.rmtree(aside, ignore_errors=True)
+        # Set aside, not deleted: the new search's tuner may still refuse its settings,
+        # and then the old run comes back (`pipelines.run.search.build_tuner`).
+        run_dir.rename(aside)
         return run_dir, False
     if not marked:
         raise ConfigError(f"run directory {run_dir} already exists; pass --overwrite to "

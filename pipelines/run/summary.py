@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -121,3 +122,13 @@ def _reference_lines(rows: list[tuple[str, str, dict[str, float]]],
 
 def _scores(scores: dict[str, float]) -> str:
     return ", ".join(f"{name} {format_value(value)}" for name, value in scores.items())
+
+
+def summary_step(result: Any) -> None:
+    """The recipe's last step: logs the summary (and writes the final pick's `report.md`)."""
+    summary = summary_table(result.trials, result.metrics)
+    if "final_pick" in result.metrics:
+        final_pick.write_report(result.run_dir, summary)
+    logger = logging.getLogger("ktlab")
+    logger.info(summary)
+    logger.info(f"run directory: {result.run_dir}")
