@@ -23,6 +23,7 @@ import argparse
 import logging
 import pathlib
 import sys
+import warnings
 from typing import Any
 
 from hypermodels import registry as model_registry
@@ -263,13 +264,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ktlab {args.command}: error: --verbose and --quiet exclude each other; pass "
               f"one", file=sys.stderr)
         return 2
-    progress.show_progress(logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-                           to_stdout=True)
-    try:
-        return COMMANDS[args.command](args)
-    except KtlabError as error:
-        print(f"ktlab: error: {error}", file=sys.stderr)
-        return 2
+    # Called in-process (tests, notebooks), the command leaves logging and warnings as it
+    # found them.
+    with progress.logging_restored(), warnings.catch_warnings():
+        progress.show_progress(logging.WARNING if getattr(args, "quiet", False)
+                               else logging.INFO, to_stdout=True)
+        try:
+            return COMMANDS[args.command](args)
+        except KtlabError as error:
+            print(f"ktlab: error: {error}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -59,6 +59,25 @@ def muted(mute: bool = True) -> Iterator[None]:
         LOGGER.setLevel(level)
 
 
+@contextlib.contextmanager
+def logging_restored() -> Iterator[None]:
+    """Puts the root and `ktlab` loggers' handlers, levels and propagation back on exit.
+
+    A search shows its progress through the `ktlab` logger (`show_progress`); a notebook
+    that runs it keeps the logging it had before.
+    """
+    root = logging.getLogger()
+    saved = [(logger, list(logger.handlers), logger.level, logger.propagate)
+             for logger in (root, LOGGER)]
+    try:
+        yield
+    finally:
+        for logger, handlers, level, propagate in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
 def show_progress(level: int | None = None, *, to_stdout: bool = False) -> None:
     """Shows ktlab's progress lines on standard output, unless logging is set up already.
 

@@ -38,6 +38,9 @@ from pipelines.run.run_dir import RUN_MARKER, prepare_run_dir, set_aside_path
 from tuners import checkpoints, pruning
 from tuners.objectives import MEASURED
 
+# Whether this process was told that deterministic ops stay on (said once, in one line).
+_DETERMINISM_SAID = False
+
 
 @dataclasses.dataclass
 class Run:
@@ -54,13 +57,18 @@ class Run:
 def session(verbose: bool) -> Iterator[None]:
     """Shows progress (or mutes it) and quiets known warnings for the length of a search.
 
-    The warning filters are put back as they were when the search ends, however it ends.
+    The warning filters and the root and `ktlab` loggers are put back as they were when the
+    search ends, however it ends (an error, Ctrl-C), so that a notebook that runs two
+    searches gets the same behaviour from both. keras-tuner's environment variables and
+    module globals are put back by `distributed.environment`, and the garbage collector's
+    freeze by the tuner (`tuners.tuner_classes.HistoryTuner.search`).
     """
-    if verbose:
-        progress.show_progress()
-    with progress.muted(not verbose), warnings.catch_warnings():
-        quiet_known_warnings()
-        yield
+    with progress.logging_restored(), warnings.catch_warnings():
+        if verbose:
+            progress.show_progress()
+        with progress.muted(not verbose):
+            quiet_known_warnings()
+            yield
 
 
 def named_after(config: Config, hypermodel: keras_tuner.HyperModel | None) -> Config:
@@ -158,7 +166,12 @@ def seed_everything(config: Config) -> None:
     cost in speed that depends on the model (some kernels have no deterministic version).
     """
     if config.run.deterministic:
+        global _DETERMINISM_SAID
         tf.config.experimental.enable_op_determinism()
+        if not _DETERMINISM_SAID:
+            _DETERMINISM_SAID = True
+            LOGGER.warning("ktlab: deterministic ops stay on in this process after the search "
+                           "(TensorFlow cannot turn them off); restart it to train without")
     keras.utils.set_random_seed(config.run.seed)
 
 
