@@ -12,10 +12,8 @@ keras-tuner's from a subclass of its tuner that notes the time in the same hooks
 (`run_trial`, `on_epoch_begin`, `on_epoch_end`, `on_trial_end`) that ktlab's recorder
 uses, so the two are measured at the same points.
 
-The order matters: on TensorFlow the second search in a process runs slower, because
-each trial leaves its traced graphs alive (20,000 to 30,000 objects a trial) and every
-trial starts with two full garbage collections (`keras.backend.clear_session()` and
-keras-tuner's own), which take longer the more objects there are. `--plain-first` runs
+The order matters on TensorFlow: each trial leaves its traced graphs alive, and each
+garbage collection takes longer the more objects there are; `--plain-first` runs
 keras-tuner first, to see how much of a difference is the order's.
 
     python benchmarks/overhead.py
@@ -24,18 +22,10 @@ keras-tuner first, to see how much of a difference is the order's.
     python benchmarks/overhead.py --config configs/my_run.toml --seed 7
     python benchmarks/overhead.py --plain-first
 
-The columns:
-
-- trials, epochs: trials run and epochs trained (every execution's).
-- wall s: from the first trial's start to the last trial's end.
-- steady epoch s: the median duration of the epochs that are not the first of their
-  trial (of their execution, when a trial trains several models).
-- steady compute s: epochs x steady epoch, what the epochs would cost if none paid for
-  a first epoch's tracing and warm-up.
-- wall/steady: wall s / steady compute s; 1.00 would mean no overhead at all.
-- first-epoch excess s: median first-epoch duration - steady epoch, per trial.
-- between trials s: the median gap between one trial's end and the next one's start
-  (the oracle choosing the next trial, and whatever runs after a trial ends).
+The columns: trials and epochs run; wall s, from the first trial's start to the last
+one's end; steady epoch s, the median epoch that is not its trial's first; steady compute
+s, epochs x steady epoch; wall/steady (1.00 would mean no overhead); first-epoch excess s,
+the median first epoch less a steady one; between trials s, the median gap between trials.
 
 The README's performance section quotes this script's output with its date and machine.
 """
@@ -274,15 +264,10 @@ def run_plain(config: Any, prepared: Any, directory: pathlib.Path) -> Timings:
 
 def machine() -> str:
     """The processor's name and the number of cores."""
-    name = ""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                name = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    name = name or platform.processor() or platform.machine() or "unknown processor"
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
+    names = [line.partition(":")[2].strip() for line in lines if line.startswith("model name")]
+    name = (names or [platform.processor() or platform.machine() or "unknown processor"])[0]
     return f"{name}, {os.cpu_count()} cores"
 
 
