@@ -18,9 +18,12 @@ import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
 
+from hypermodels import registry as model_registry
 from pipelines import config
 from pipelines.cli import main
-from pipelines.parallel import local_workers
+from pipelines.errors import ConfigError
+from pipelines.parallel import local_workers, registrations
+from tuners import registry as tuner_registry
 from tuners import schedule
 
 SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
@@ -43,8 +46,18 @@ def trial_ends(path) -> set[str]:
 
 @pytest.mark.slow
 def test_two_local_workers_write_the_files_of_a_search_in_one_process(tiny_flags, tmp_path,
-                                                                      capsys):
-    code = main(["tune", *tiny_flags, "--workers", "2"])
+                                                                      capsys, monkeypatch):
+    # A model and a strategy registered here, by class, reach the worker processes.
+    from keras_tuner.oracles import HyperbandOracle
+
+    from hypermodels.lstm import LSTMHyperModel
+
+    monkeypatch.setitem(model_registry.MODELS, "my_lstm", model_registry.ModelSpec(
+        LSTMHyperModel, presets={"quick": {"learning_rate": [1e-3, 1e-2]}}))
+    monkeypatch.setitem(tuner_registry.TUNERS, "my_hyperband",
+                        tuner_registry.TunerSpec(HyperbandOracle, budget="epochs"))
+    code = main(["tune", *tiny_flags, "--workers", "2", "--model", "my_lstm", "--tuner",
+                 "my_hyperband"])
 
     output = capsys.readouterr()
     assert code == 0, output.err
@@ -67,13 +80,44 @@ def test_two_local_workers_write_the_files_of_a_search_in_one_process(tiny_flags
     for name in ("best_model.keras", "best_hyperparameters.json", "predictions.csv",
                  "preprocessor.joblib", "plot_histories.png"):
         assert (run_dir / name).is_file(), name
-    assert json.loads((run_dir / "config.json").read_text())["run"]["workers"] == 2
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert (saved["run"]["workers"], saved["model"]["name"], saved["tuner"]["name"]) == (
+        2, "my_lstm", "my_hyperband")
     for number, ended in enumerate(by_worker, start=1):
         log = (run_dir / "workers" / f"worker-{number}.log").read_text()
         assert f"ktlab: worker worker-{number} ran {len(ended)} trials" in log
     threads = local_workers.threads_per_worker(2)
     assert (f"with 2 worker processes of {threads} thread{'s' * (threads != 1)} each"
             in output.out)
+
+
+def test_a_class_defined_in_a_function_cannot_reach_the_workers(monkeypatch):
+    class Local:
+        pass
+
+    monkeypatch.setitem(model_registry.MODELS, "local", model_registry.ModelSpec(Local))
+    with pytest.raises(ConfigError) as error:
+        registrations.added_entries()
+    assert str(error.value) == (
+        "models entry 'local' is the class test_a_class_defined_in_a_function_cannot_reach_"
+        "the_workers.<locals>.Local defined in a function, which --workers processes cannot "
+        "import; move it into a .py file and register it from there (or pass --model "
+        "FILE.py:CLASS)")
+
+
+def test_registered_entries_are_written_as_references_and_registered_again(monkeypatch):
+    from tuners.oracles.genetic import GeneticOracle
+
+    monkeypatch.setitem(tuner_registry.TUNERS, "evolution",
+                        tuner_registry.TunerSpec(GeneticOracle, budget="trials"))
+    added = json.loads(json.dumps(registrations.added_entries()))
+    assert added == {"tuners": {"evolution": {
+        "oracle": "tuners.oracles.genetic:GeneticOracle", "budget": "trials",
+        "tunes_initial_points": False, "needs_finite_space": False, "plan": None}}}
+    monkeypatch.delitem(tuner_registry.TUNERS, "evolution")
+    registrations.register(added)
+    assert tuner_registry.TUNERS["evolution"].oracle_class is GeneticOracle
+    monkeypatch.delitem(tuner_registry.TUNERS, "evolution")
 
 
 def worker_pids(marker: str) -> list[int]:

@@ -94,3 +94,5 @@ TUNERS: dict[str, TunerSpec] = {
     "pbt": TunerSpec("tuners.oracles.pbt:PBTOracle", budget="epochs",
                      plan="tuners.population:planned_budget"),
 }
+# The names every process has; `--workers` sends its processes the entries added to these.
+BUILT_IN = frozenset(TUNERS)

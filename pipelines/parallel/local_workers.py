@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING
 
 from pipelines.config import Config
 from pipelines.errors import ConfigError, KtlabError
-from pipelines.parallel import distributed, recycling
+from pipelines.parallel import distributed, recycling, registrations
 from pipelines.run import quiet
 from pipelines.run.progress import LOGGER
 
@@ -127,7 +127,8 @@ class WorkerPool:
                 "--oracle-address", distribution.address, "--chief-timeout",
                 f"{distribution.chief_timeout:g}", "--startup-log",
                 str(self.startup_logs[name]), "--settings",
-                json.dumps(worker_settings(config))]
+                json.dumps(worker_settings(config)), "--registered",
+                json.dumps(registrations.added_entries())]
 
     def environment(self) -> dict[str, str]:
         """The workers' environment: this one, with their thread limits."""

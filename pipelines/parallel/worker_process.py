@@ -20,7 +20,7 @@ import sys
 
 from pipelines.config import load_config
 from pipelines.errors import KtlabError
-from pipelines.parallel import distributed, recycling
+from pipelines.parallel import distributed, recycling, registrations
 from pipelines.parallel.local_workers import LOG_FOLDER
 from pipelines.run import build, progress, quiet
 from pipelines.run.progress import LOGGER
@@ -86,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chief-timeout", type=float, required=True)
     parser.add_argument("--startup-log", type=pathlib.Path, required=True)
     parser.add_argument("--settings", type=json.loads, required=True)
+    parser.add_argument("--registered", type=json.loads, default={})
     args = parser.parse_args(argv)
     _end_with_the_chief()
     quiet.set_environment()
     progress.show_progress(logging.INFO, to_stdout=True)
     try:
+        registrations.register(args.registered)
         settings = load_config(None, args.settings)
         distribution = distributed.resolve("worker", args.oracle_address, args.tuner_id,
                                            args.chief_timeout)
