@@ -17,7 +17,7 @@ ktlab tune --tuner random --distributed worker --oracle-address 127.0.0.1:8470 -
 ktlab tune --tuner random --distributed worker --oracle-address 127.0.0.1:8470 --tuner-id w2
 ```
 
-Two things differ from keras-tuner's own chief (`oracle_chief.start_server`): it looks
+Two things differ from keras-tuner's own chief (its `start_server`): it looks
 every 20 seconds whether the search is over, so ours looks four times a second; and it
 never ends when too many trials fail in a row, because the oracle's error stays inside
 the gRPC call, so ours answers every later request for a trial with "stop" and ends the
@@ -33,7 +33,6 @@ import os
 import pathlib
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -194,19 +193,17 @@ def environment(distribution: Distribution | None) -> Iterator[None]:
         os.environ["KERASTUNER_ORACLE_IP"] = distribution.host
         os.environ["KERASTUNER_ORACLE_PORT"] = str(distribution.port)
         os.environ["KERASTUNER_TUNER_ID"] = distribution.tuner_id
-    oracle_client = None
+    # keras-tuner waits an hour for each answer; a worker whose chief is gone gives up
+    # after --chief-timeout instead. The chief answers every request in milliseconds.
+    timeout: contextlib.AbstractContextManager = contextlib.nullcontext()
     if distribution is not None and distribution.role == "worker":
-        from keras_tuner.src.distribute import oracle_client
+        from tuners import keras_tuner_internals
 
-        saved_timeout = oracle_client.TIMEOUT
-        # keras-tuner waits an hour for each answer; a worker whose chief is gone gives up
-        # after --chief-timeout instead. The chief answers every request in milliseconds.
-        oracle_client.TIMEOUT = distribution.chief_timeout
+        timeout = keras_tuner_internals.chief_timeout(distribution.chief_timeout)
     try:
-        yield
+        with timeout:
+            yield
     finally:
-        if oracle_client is not None:
-            oracle_client.TIMEOUT = saved_timeout
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -279,11 +276,9 @@ def settle_failed_trial(oracle: Any, trial_id: str) -> None:
     the call raises. This saves the failed trial, lets it go and releases the lock, so
     that the oracle's state on disk is whole and other threads can use the oracle.
     """
-    from keras_tuner.src.engine import oracle as oracle_module
+    from tuners import keras_tuner_internals
 
-    if oracle_module.THREADS[oracle] == threading.current_thread().name:
-        oracle_module.THREADS[oracle] = None
-        oracle_module.LOCKS[oracle].release()
+    keras_tuner_internals.release_oracle_lock(oracle)
     _settle(oracle, trial_id)
 
 
@@ -295,49 +290,17 @@ def _locked(function: Callable) -> Callable:
 
 
 def _settle(oracle: Any, trial_id: str) -> None:
+    from tuners import keras_tuner_internals
+
     def settle(oracle: Any) -> None:
         for tuner_id, trial in list(oracle.ongoing_trials.items()):
             if trial.trial_id == trial_id:
                 oracle.ongoing_trials.pop(tuner_id)
         if trial_id in oracle.trials:
-            oracle._save_trial(oracle.trials[trial_id])
+            keras_tuner_internals.save_trial(oracle, oracle.trials[trial_id])
         oracle.save()
 
     _locked(settle)(oracle)
-
-
-def _make_servicer(oracle: Any) -> Any:
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-    from keras_tuner.src.engine import trial as trial_module
-
-    class ChiefServicer(oracle_chief.OracleServicer):
-        """keras-tuner's servicer, which stops the search when too many trials fail."""
-
-        def __init__(self, oracle: Any) -> None:
-            super().__init__(oracle)
-            self.failure: str | None = None
-
-        def CreateTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
-            if self.failure is None:
-                return super().CreateTrial(request, context)
-            _locked(lambda oracle: oracle.tuner_ids.discard(request.tuner_id))(self.oracle)
-            self.stop_triggered = True
-            stopped = trial_module.Trial(self.oracle.get_space(),
-                                         status=trial_module.TrialStatus.STOPPED)
-            return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
-
-        def EndTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
-            try:
-                return super().EndTrial(request, context)
-            except RuntimeError as error:
-                if not is_failure_limit(error):
-                    raise
-                self.failure = str(error).splitlines()[0]
-                settle_failed_trial(self.oracle, request.trial.trial_id)
-                return protos.get_service().EndTrialResponse()
-
-    return ChiefServicer(oracle)
 
 
 def serve(tuner: Any, distribution: Distribution,
@@ -360,14 +323,15 @@ def serve(tuner: Any, distribution: Distribution,
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    from tuners import keras_tuner_internals
 
     oracle = tuner.oracle
-    servicer = _make_servicer(oracle)
+    servicer = keras_tuner_internals.make_chief_servicer(oracle, is_failure_limit,
+                                                         settle_failed_trial)
     # One thread, as keras-tuner's chief has: the oracle answers one request at a time.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    keras_tuner_internals.add_servicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(distribution.address)
     except RuntimeError:
@@ -383,7 +347,7 @@ def serve(tuner: Any, distribution: Distribution,
             time.sleep(POLL_SECONDS)
             if on_poll is not None:
                 _locked(lambda oracle: on_poll())(oracle)
-            if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
+            if servicer.stop_triggered and keras_tuner_internals.chief_may_exit(oracle):
                 break
             # Outside the lock: keras-tuner's lock is not released when a call raises.
             if watch is not None:

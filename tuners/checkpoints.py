@@ -43,7 +43,7 @@ from typing import Any
 import keras_tuner
 import pandas
 
-from tuners import objectives, schedule, walk_forward
+from tuners import keras_tuner_internals, objectives, schedule, walk_forward
 from tuners.oracles import nsga
 
 FINISHED = ("COMPLETED", "FAILED")
@@ -101,7 +101,7 @@ def prune_checkpoints(tuner: Any, statuses: Mapping[str, str]) -> list[pathlib.P
     for trial_id in list(oracle.trials):
         if trial_id in needed:
             continue
-        path = pathlib.Path(tuner._get_checkpoint_fname(trial_id))
+        path = pathlib.Path(keras_tuner_internals.checkpoint_path(tuner, trial_id))
         fold_paths = sorted(path.parent.glob(walk_forward.FOLD_CHECKPOINT_PATTERN))
         for candidate in [path, *fold_paths]:
             if candidate.is_file():

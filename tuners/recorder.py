@@ -202,14 +202,14 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             return self._run_walk_forward_trial(trial, **kwargs)
         return super().run_trial(trial, *args, **kwargs)
 
-    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+    def build_and_fit(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         # keras-tuner calls this once per execution, and the walk-forward loop once per
         # fold, so it marks where one training run ends and the next begins.
         recording = self._recording
         if recording is not None:
             recording.run += 1
             recording.model = None
-        results = super()._build_and_fit_model(trial, *args, **kwargs)
+        results = super().build_and_fit(trial, *args, **kwargs)
         measured = [name for name in self.extra_objectives if name in measures.MEASURED]
         if measured and recording is not None and recording.model is not None:
             values = measures.measure_model(

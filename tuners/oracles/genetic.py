@@ -20,7 +20,7 @@ import numpy as np
 from keras_tuner.engine import hyperparameters as hyperparameter_types
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors
+from tuners import errors, keras_tuner_internals
 from tuners.oracles import nsga
 from tuners.oracles.values import is_valid_value, mutate_value, random_value, sample_values
 
@@ -335,14 +335,14 @@ class GeneticOracle(keras_tuner.Oracle):
                 # A converged population breeds copies of tried configurations; after
                 # the first try each child gets at least one mutation, so it moves.
                 values = self._breed(parents, key, force_mutation=attempt > 0)
-                if not self._duplicate(values):
+                if not keras_tuner_internals.is_duplicate(self, values):
                     return values
         # Either there is no scored parent yet (generation 0, or a generation that
         # failed entirely), or even mutated children repeat tried configurations,
         # which happens when a small discrete space is nearly exhausted.
         for _ in range(attempts):
             values = sample_values(self.hyperparameters.space, self._random_value)
-            if not self._duplicate(values):
+            if not keras_tuner_internals.is_duplicate(self, values):
                 return values
         return None
 
