@@ -70,7 +70,9 @@ def finish_run(config: Config, prepared: PreparedData, tuner: Any, run_dir: path
     """
     trials = tuners.load_trials(run_dir)
     trials.to_csv(run_dir / "trials.csv", index=False)
-    best_id = tuners.best_trial_id(trials, config.direction)
+    # keras-tuner's record ranks the trials, so the best trial is the one that
+    # `tuner.get_best_hyperparameters()` and `get_best_models()` give.
+    best_id = tuners.oracle_best_trial_id(tuner.oracle)
     if best_id is None:
         plots.write_plots(run_dir)
         raise SearchFailedError(

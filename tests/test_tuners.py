@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import hypermodels
 import tuners
-from tuners import factory, recorder
+from tuners import factory, keras_tuner_internals, recorder
 
 WINDOW, FEATURES = 8, 3
 
@@ -80,7 +80,7 @@ def epochs_by_trial(histories: pandas.DataFrame) -> dict[str, list[int]]:
     ("name", "oracle_class", "tuner_class"),
     [
         ("hyperband", keras_tuner.oracles.HyperbandOracle, factory.EpochBudgetTuner),
-        ("bayesian", keras_tuner.oracles.BayesianOptimizationOracle, factory.HistoryTuner),
+        ("bayesian", keras_tuner_internals.BayesianOptimizationOracle, factory.HistoryTuner),
         ("random", keras_tuner.oracles.RandomSearchOracle, factory.HistoryTuner),
         ("grid", keras_tuner.oracles.GridSearchOracle, factory.HistoryTuner),
     ],
@@ -424,10 +424,13 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path) -> None:
     assert trials.loc["raise", "epochs"] == 0
     assert trials.loc["ok", "status"] == "completed"
     assert trials.loc["ok", "epochs"] == 3
-    # keras-tuner keeps the epoch before the NaN as the score; the history says it failed.
+    # keras-tuner alone would complete it with the score of the epoch before the NaN; the
+    # tuner tells it the trial failed, so both records say so and neither keeps a score.
     assert trials.loc["diverge", "status"] == "failed"
-    assert trials.loc["diverge", "oracle_status"] == "COMPLETED"
-    assert "at epoch 1; keras-tuner kept the score" in trials.loc["diverge", "reason"]
+    assert trials.loc["diverge", "oracle_status"] == "FAILED"
+    assert trials.loc["diverge", "reason"] == (
+        "loss or objective became NaN or infinite at epoch 1")
+    assert pandas.isna(trials.loc["diverge", "score"])
     assert trials.loc["diverge", "best_epoch"] == 0
     assert trials.loc["early", "status"] == "stopped_early"
     assert trials.loc["early", "reason"] == "stopped after epoch 2 of 3"

@@ -46,7 +46,8 @@ import pandas
 from tuners import keras_tuner_internals, objectives, schedule, walk_forward
 from tuners.oracles import nsga
 
-FINISHED = ("COMPLETED", "FAILED")
+# keras-tuner's statuses of a trial that ended: a pruned one ends STOPPED.
+FINISHED = ("COMPLETED", "STOPPED", "FAILED")
 
 
 def needed_checkpoints(oracle: Any, statuses: Mapping[str, str],

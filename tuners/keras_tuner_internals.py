@@ -30,6 +30,7 @@ class MyTuner(keras_tuner_internals.Tuner):
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -173,6 +174,50 @@ def release_oracle_lock(oracle: keras_tuner.Oracle) -> None:
         oracle_module.LOCKS[oracle].release()
 
 
+def score_stopped_trial(oracle: keras_tuner.Oracle, trial: Any) -> None:
+    """Scores a trial that ends STOPPED, as `Oracle.end_trial` scores a COMPLETED one.
+
+    keras-tuner's `end_trial` scores only COMPLETED trials; a pruned trial, which ends
+    STOPPED, keeps the score of its best epoch so far in `trial.json`, for the reader who
+    wants to see it. `get_best_trials` still ranks only COMPLETED trials. Call it before
+    `end_trial`, with the oracle's own copy of the trial.
+
+    Args:
+        oracle: The oracle that holds the trial (not a worker's `OracleClient`).
+        trial: The oracle's trial, with the metrics it was sent.
+    """
+    # `Oracle.score_trial` is public; only its use on a STOPPED trial is ours.
+    if trial.status == trial_module.TrialStatus.STOPPED and trial.score is None:
+        oracle.score_trial(trial)
+
+
+class BayesianOptimizationOracle(keras_tuner.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Bayesian optimization oracle, which also learns from stopped trials.
+
+    Same arguments as `keras_tuner.oracles.BayesianOptimizationOracle`.
+    """
+
+    def _vectorize_trials(self) -> Any:
+        # `BayesianOptimizationOracle._vectorize_trials()` in keras-tuner 1.4 handles
+        # ongoing, COMPLETED, FAILED and INVALID trials; a STOPPED one (a pruned trial,
+        # `tuners.pruning`) falls through and is given the score of the trial before it,
+        # or raises UnboundLocalError when it comes first. While it runs, a stopped trial
+        # with a finite score reads as completed, so the Gaussian process learns that its
+        # region did badly, and one without reads as failed and is left out. Statuses are
+        # set back at once, so `trial.json` and `get_best_trials` never see the change.
+        stopped = [trial for trial in self.trials.values()
+                   if trial.status == trial_module.TrialStatus.STOPPED]
+        for trial in stopped:
+            finite = trial.score is not None and math.isfinite(trial.score)
+            trial.status = (trial_module.TrialStatus.COMPLETED if finite
+                            else trial_module.TrialStatus.FAILED)
+        try:
+            return super()._vectorize_trials()
+        finally:
+            for trial in stopped:
+                trial.status = trial_module.TrialStatus.STOPPED
+
+
 @contextlib.contextmanager
 def chief_timeout(seconds: float) -> Iterator[None]:
     """Makes a distributed worker wait at most `seconds` for each answer of its chief."""
@@ -231,6 +276,11 @@ def make_chief_servicer(oracle: keras_tuner.Oracle,
             return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
 
         def EndTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
+            # A worker's pruned trial ends STOPPED; the chief scores its own copy, which
+            # holds the metrics, as a search in one process does before `end_trial`.
+            if trial_module.TrialStatus.from_proto(
+                    request.trial.status) == trial_module.TrialStatus.STOPPED:
+                keras_tuner.synchronized(_score_stopped)(self.oracle, request.trial.trial_id)
             try:
                 return super().EndTrial(request, context)
             except RuntimeError as error:
@@ -241,6 +291,13 @@ def make_chief_servicer(oracle: keras_tuner.Oracle,
                 return protos.get_service().EndTrialResponse()
 
     return ChiefServicer(oracle)
+
+
+def _score_stopped(oracle: Any, trial_id: str) -> None:
+    # The chief's copy is still RUNNING; `end_trial` copies the worker's status after.
+    trial = oracle.trials[trial_id]
+    trial.status = trial_module.TrialStatus.STOPPED
+    score_stopped_trial(oracle, trial)
 
 
 def add_servicer_to_server(servicer: Any, server: Any) -> None:

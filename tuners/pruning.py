@@ -253,6 +253,10 @@ class PruningMixin:
             model.stop_training = True
             self._pruned.setdefault(trial.trial_id, decision.reason(objective.name))
 
+    def stops_trial(self, trial_id: str) -> bool:
+        """Whether the pruner stopped the trial: keras-tuner then records it STOPPED."""
+        return trial_id in self._pruned or super().stops_trial(trial_id)
+
     def _trial_status(self, oracle_trial: Any, recording: Any) -> tuple[str, str | None]:
         status, reason = super()._trial_status(oracle_trial, recording)
         pruned = self._pruned.pop(recording.trial_id, None)

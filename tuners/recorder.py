@@ -22,7 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tuners import measures, walk_forward
+from keras_tuner.engine import trial as trial_module
+
+from tuners import keras_tuner_internals, measures, walk_forward
 from tuners.errors import TunerConfigError
 from tuners.records import HISTORY_FILENAME, SUPERSEDED, _read_attempts, to_float, to_json_value
 
@@ -259,6 +261,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         The record is written even when keras-tuner ends the search here because too many
         trials failed in a row, or a distributed worker loses its chief.
         """
+        self._settle_oracle_status(trial)
         try:
             super().on_trial_end(trial)
         except BaseException:
@@ -266,6 +269,38 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             self._finish_trial(trial, ask_chief=False)
             raise
         self._finish_trial(trial)
+
+    def stops_trial(self, trial_id: str) -> bool:
+        """Whether an observer stopped the trial before its last epoch (a pruner does)."""
+        return False
+
+    def _settle_oracle_status(self, trial: Any) -> None:
+        """Tells keras-tuner how the trial ended, before its `end_trial` records it.
+
+        keras-tuner completes every trial whose `fit()` returned: one whose loss went NaN
+        after its first epoch keeps the score of the epochs before it, and a pruned one
+        reads as finished. keras-tuner's records (`trial.json`, `oracle.trials`,
+        `get_best_trials`) are the record of how each trial ended, so such a trial is
+        sent as INVALID (keras-tuner retries it `max_retries_per_trial` times, then
+        fails it, as it does a trial that raised), and a pruned one as STOPPED, with the
+        score of its best epoch so far.
+        """
+        recording = self._recording
+        if (trial.status != trial_module.TrialStatus.COMPLETED or recording is None
+                or recording.trial_id != trial.trial_id):
+            return
+        if recording.non_finite_epoch is not None:
+            trial.status = trial_module.TrialStatus.INVALID
+            trial.message = (f"loss or objective became NaN or infinite at epoch "
+                             f"{recording.non_finite_epoch}")
+        elif self.stops_trial(trial.trial_id):
+            trial.status = trial_module.TrialStatus.STOPPED
+            # In one process the trial is the oracle's own; a worker's chief scores its
+            # copy when it hears of the trial (`keras_tuner_internals.make_chief_servicer`).
+            oracle_trials = getattr(self.oracle, "trials", None)
+            if oracle_trials is not None and trial.trial_id in oracle_trials:
+                keras_tuner_internals.score_stopped_trial(
+                    self.oracle, oracle_trials[trial.trial_id])
 
     # Walk-forward validation.
 
@@ -279,7 +314,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             self._write_fold_means(recording)
         status, reason = self._trial_status(oracle_trial, recording)
         score = to_float(oracle_trial.score) if oracle_trial.score is not None else None
-        if status == "failed" and oracle_trial.status != "COMPLETED":
+        if status == "failed":
             score = None
         trained = {record.epoch for record in recording.epochs}
         record = {
@@ -312,11 +347,9 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
     ) -> tuple[str, str | None]:
         if recording.non_finite_epoch is not None:
             epoch = recording.non_finite_epoch
-            reason = f"loss or objective became NaN or infinite at epoch {epoch}"
-            if oracle_trial.status == "COMPLETED":
-                reason += "; keras-tuner kept the score of the epochs before it"
-            return "failed", reason
-        if oracle_trial.status != "COMPLETED":
+            return "failed", f"loss or objective became NaN or infinite at epoch {epoch}"
+        if oracle_trial.status not in (trial_module.TrialStatus.COMPLETED,
+                                       trial_module.TrialStatus.STOPPED):
             return "failed", _last_line(oracle_trial.message) or "the objective was NaN"
         last_epochs: dict[Any, int] = {}
         for record in recording.epochs:
