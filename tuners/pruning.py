@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tuners import records
-from tuners.errors import HistoryFileError, TunerConfigError
+from tuners import records, trial_curves
+from tuners.errors import TunerConfigError
 
 # `none` keeps every trial to its last epoch; a new rule is one more entry here and a
 # class with `decide()` like `MedianPruner`.
@@ -212,9 +211,11 @@ class PruningMixin:
     """Stops a trial from the tuner's `on_epoch_end` hook when its pruner says so.
 
     Put it before the recording tuner: `class PruningTuner(PruningMixin, HistoryTuner)`.
-    The earlier trials' curves are read from the histories files once per trial, when
-    the rule first needs them, so a resumed search and distributed workers (each writing
-    its own `histories-<tuner_id>.jsonl`) see every finished trial. The trial's record
+    The earlier trials' curves are kept in memory (`tuners.trial_curves`): the histories
+    files are read whole once, when the rule first needs them, and after that only the
+    lines appended since, so a resumed search and distributed workers (each writing its
+    own `histories-<tuner_id>.jsonl`) see every finished trial without reading a file
+    again for each trial. The trial's record
     then says `"pruned"` with the rule's numbers instead of `"stopped_early"`.
 
     Args:
@@ -226,6 +227,7 @@ class PruningMixin:
 
     def __init__(self, *args: Any, pruner: Any, **kwargs: Any) -> None:
         self.pruner = pruner
+        self._curves: trial_curves.TrialCurves | None = None
         self._earlier: list[dict[int, float]] | None = None
         self._pruned: dict[str, str] = {}
         super().__init__(*args, **kwargs)
@@ -246,7 +248,11 @@ class PruningMixin:
                 or epoch + 1 >= recording.target_epochs):
             return
         if self._earlier is None:
-            self._earlier = self._read_earlier_curves(trial.trial_id)
+            if self._curves is None:
+                self._curves = trial_curves.TrialCurves(self.history_path, objective.name)
+            self._curves.update()
+            self._earlier = self._curves.earlier(exclude=trial.trial_id,
+                                                 statuses=COUNTED_STATUSES)
         decision = self.pruner.decide(records.to_float(value), int(epoch), self._earlier,
                                       objective.direction)
         if decision.prune:
@@ -264,20 +270,6 @@ class PruningMixin:
         if pruned is not None and status in ("stopped_early", "completed"):
             return "pruned", pruned
         return status, reason
-
-    def _read_earlier_curves(self, trial_id: str) -> list[dict[int, float]]:
-        path = self.history_path
-        name = os.path.basename(path)
-        # A run directory's own files are read together (a distributed worker writes
-        # `histories-<tuner_id>.jsonl` beside the others); a file of another name alone.
-        if name == records.HISTORY_FILENAME or (name.startswith("histories-")
-                                                and name.endswith(".jsonl")):
-            path = os.path.dirname(path) or "."
-        try:
-            histories = records.load_histories(path)
-        except HistoryFileError:
-            return []
-        return earlier_curves(histories, self.oracle.objective.name, exclude=trial_id)
 
 
 def _check_count(name: str, value: Any) -> None:

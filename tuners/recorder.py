@@ -138,6 +138,9 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         self.extra_objectives = list(extra_objectives)
         self._recording: _TrialRecording | None = None
         self._trial_summaries: dict[str, dict[str, Any]] = {}
+        # The `trial_end` record of each trial this tuner ended, latest attempt last, for
+        # the observers that keep counts in memory (`tuners.epoch_limit`).
+        self.trial_end_records: dict[str, dict[str, Any]] = {}
         self._history_checked = False
         self._awaiting_trial = False
         super().__init__(*args, **kwargs)
@@ -336,6 +339,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         if self.extra_objectives:
             record["objectives"] = measures.last_values(oracle_trial, self.extra_objectives)
         self._write(record)
+        self.trial_end_records[trial.trial_id] = record
         if self._trial_end_listener is not None:
             start = self._trial_summaries.get(trial.trial_id, {})
             context = {key: start.get(key) for key in
