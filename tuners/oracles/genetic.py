@@ -20,7 +20,7 @@ import numpy as np
 from keras_tuner.engine import hyperparameters as hyperparameter_types
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors, keras_tuner_internals
+from tuners import errors, keras_tuner_internals, pareto_front
 from tuners.oracles import nsga
 from tuners.oracles.values import is_valid_value, mutate_value, random_value, sample_values
 
@@ -170,7 +170,7 @@ class GeneticOracle(keras_tuner.Oracle):
         self.mutation_scale = float(mutation_scale)
         self.tournament_size = tournament_size
         self.elite_count = elite_count
-        self.extra_objectives = nsga.as_objectives(extra_objectives)
+        self.extra_objectives = pareto_front.as_objectives(extra_objectives)
         if self.objective.name in [extra.name for extra in self.extra_objectives]:
             raise errors.TunerConfigError(
                 f"{self.objective.name!r} is the objective already; leave it out of "
@@ -300,7 +300,7 @@ class GeneticOracle(keras_tuner.Oracle):
             and trial.score is not None
             and math.isfinite(trial.score)
             and (not self.extra_objectives
-                 or nsga.trial_values(trial, self.extra_objectives) is not None)
+                 or pareto_front.trial_values(trial, self.extra_objectives) is not None)
         )
 
     @property
@@ -308,7 +308,7 @@ class GeneticOracle(keras_tuner.Oracle):
         return [self.objective.direction, *(extra.direction for extra in self.extra_objectives)]
 
     def _point(self, trial_id: str) -> list[float]:
-        return nsga.trial_values(self.trials[trial_id], self.extra_objectives)
+        return pareto_front.trial_values(self.trials[trial_id], self.extra_objectives)
 
     def _selection_key(self, parents: Sequence[str]) -> Any:
         # What a tournament minimises: the loss, or NSGA-II's crowded comparison.
