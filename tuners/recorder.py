@@ -11,20 +11,18 @@ fold.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import math
 import os
 import pathlib
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from keras_tuner.engine import trial as trial_module
 
-from tuners import keras_tuner_internals, measures, walk_forward
+from tuners import keras_tuner_internals, measures, trial_recording, walk_forward
 from tuners.errors import TunerConfigError
 from tuners.records import HISTORY_FILENAME, SUPERSEDED, _read_attempts, to_float, to_json_value
 
@@ -32,32 +30,6 @@ from tuners.records import HISTORY_FILENAME, SUPERSEDED, _read_attempts, to_floa
 # it yet (Hyperband waiting for a round to finish); keras-tuner asks again at once.
 IDLE_WAIT_SECONDS = 0.5
 VALIDATIONS = walk_forward.VALIDATIONS
-
-@dataclasses.dataclass
-class _EpochRecord:
-    run: int
-    fold: Any
-    epoch: int
-    seconds: float
-    metrics: dict[str, float]
-
-
-@dataclasses.dataclass
-class _TrialRecording:
-    """What the running trial has recorded so far; the tuner runs one trial at a time."""
-
-    trial_id: str
-    started: float
-    initial_epoch: int
-    target_epochs: int
-    run: int = -1
-    fold: Any = None
-    epoch_started: float | None = None
-    epochs: list[_EpochRecord] = dataclasses.field(default_factory=list)
-    non_finite_epoch: int | None = None
-    fold_scores: list[float] | None = None
-    model: Any = None
-
 
 class HistoryMixin(walk_forward.WalkForwardMixin):
     """Adds per-trial histories and walk-forward validation to a keras-tuner `Tuner`.
@@ -136,7 +108,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         self.folds = list(folds) if folds is not None else None
         self._trial_end_listener = trial_end_listener
         self.extra_objectives = list(extra_objectives)
-        self._recording: _TrialRecording | None = None
+        self._recording: trial_recording.TrialRecording | None = None
         self._trial_summaries: dict[str, dict[str, Any]] = {}
         # The `trial_end` record of each trial this tuner ended, latest attempt last, for
         # the observers that keep counts in memory (`tuners.epoch_limit`).
@@ -175,7 +147,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         values = trial.hyperparameters.values
         initial_epoch = int(values.get("tuner/initial_epoch", kwargs.get("initial_epoch", 0)))
         target_epochs = int(values.get("tuner/epochs", kwargs.get("epochs", 1)))
-        self._recording = _TrialRecording(
+        self._recording = trial_recording.TrialRecording(
             trial_id=trial.trial_id,
             started=time.perf_counter(),
             initial_epoch=initial_epoch,
@@ -183,7 +155,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         )
         summary = {
             "trial_id": trial.trial_id,
-            "hyperparameters": _plain_hyperparameters(values),
+            "hyperparameters": trial_recording.plain_hyperparameters(values),
             "bracket": values.get("tuner/bracket"),
             "round": values.get("tuner/round"),
             "parent_trial_id": values.get("tuner/trial_id"),
@@ -236,7 +208,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             started = recording.epoch_started
             seconds = time.perf_counter() - started if started is not None else math.nan
             metrics = {name: to_float(value) for name, value in (logs or {}).items()}
-            record = _EpochRecord(
+            record = trial_recording.EpochRecord(
                 run=max(recording.run, 0), fold=recording.fold, epoch=int(epoch),
                 seconds=seconds, metrics=metrics,
             )
@@ -312,7 +284,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         self._recording = None
         oracle_trial = self._oracle_trial(trial.trial_id, ask_chief=ask_chief) or trial
         if recording is None or recording.trial_id != trial.trial_id:
-            recording = _TrialRecording(trial.trial_id, time.perf_counter(), 0, 0)
+            recording = trial_recording.TrialRecording(trial.trial_id, time.perf_counter(), 0, 0)
         if self.validation == "walk_forward":
             self._write_fold_means(recording)
         status, reason = self._trial_status(oracle_trial, recording)
@@ -326,7 +298,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             "status": status,
             "reason": reason,
             "score": score,
-            "best_epoch": self._best_epoch(recording),
+            "best_epoch": trial_recording.best_epoch(recording, self.oracle.objective),
             "epochs": len(trained),
             # The cost: every fold's and every execution's epochs, not only the curve's.
             "epochs_trained": len(recording.epochs),
@@ -334,7 +306,8 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             "seconds": time.perf_counter() - recording.started,
             "oracle_status": str(oracle_trial.status),
             "fold_scores": recording.fold_scores,
-            "hyperparameters": _plain_hyperparameters(oracle_trial.hyperparameters.values),
+            "hyperparameters": trial_recording.plain_hyperparameters(
+                oracle_trial.hyperparameters.values),
         }
         if self.extra_objectives:
             record["objectives"] = measures.last_values(oracle_trial, self.extra_objectives)
@@ -347,39 +320,9 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             self._trial_end_listener({**to_json_value(record), **context})
 
     def _trial_status(
-        self, oracle_trial: Any, recording: _TrialRecording
+        self, oracle_trial: Any, recording: trial_recording.TrialRecording
     ) -> tuple[str, str | None]:
-        if recording.non_finite_epoch is not None:
-            epoch = recording.non_finite_epoch
-            return "failed", f"loss or objective became NaN or infinite at epoch {epoch}"
-        if oracle_trial.status not in (trial_module.TrialStatus.COMPLETED,
-                                       trial_module.TrialStatus.STOPPED):
-            return "failed", _last_line(oracle_trial.message) or "the objective was NaN"
-        last_epochs: dict[Any, int] = {}
-        for record in recording.epochs:
-            key = (record.run, record.fold)
-            last_epochs[key] = max(last_epochs.get(key, -1), record.epoch)
-        short = [epoch + 1 for epoch in last_epochs.values() if epoch + 1 < recording.target_epochs]
-        if short:
-            return "stopped_early", (
-                f"stopped after epoch {max(short)} of {recording.target_epochs}"
-            )
-        return "completed", None
-
-    def _best_epoch(self, recording: _TrialRecording) -> int | None:
-        objective = self.oracle.objective
-        values: dict[int, list[float]] = {}
-        for record in recording.epochs:
-            value = record.metrics.get(objective.name)
-            if value is not None:
-                values.setdefault(record.epoch, []).append(value)
-        means = {epoch: statistics.fmean(epoch_values)
-                 for epoch, epoch_values in values.items()}
-        finite = {epoch: value for epoch, value in means.items() if math.isfinite(value)}
-        if not finite:
-            return None
-        choose = max if objective.direction == "max" else min
-        return choose(finite, key=lambda epoch: (finite[epoch], -epoch))
+        return trial_recording.trial_status(oracle_trial, recording)
 
     def _oracle_trial(self, trial_id: str, ask_chief: bool = True) -> Any:
         """The oracle's copy of a trial (with its score), or None when it has none.
@@ -437,15 +380,3 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
                 self._history_checked = True
             handle.write(json.dumps(to_json_value(record), allow_nan=False) + "\n")
             handle.flush()
-
-
-def _plain_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: to_json_value(value) for name, value in values.items()
-            if not name.startswith("tuner/")}
-
-
-def _last_line(message: str | None) -> str | None:
-    if not message:
-        return None
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None

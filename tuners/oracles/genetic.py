@@ -142,7 +142,7 @@ class GeneticOracle(keras_tuner.Oracle):
                 f"generation; raise max_trials to at least {2 * population_size} or lower "
                 "population_size."
             )
-        _check_fraction("mutation_rate", mutation_rate)
+        errors.check_fraction("mutation_rate", mutation_rate)
         if not errors.is_real(mutation_scale) or not 0 < mutation_scale <= 1:
             raise errors.TunerConfigError(
                 f"mutation_scale must be a number in (0, 1], the standard deviation of a "
@@ -396,8 +396,3 @@ class GeneticOracle(keras_tuner.Oracle):
 
     def _random_value(self, hyperparameter: hyperparameter_types.HyperParameter) -> Any:
         return random_value(hyperparameter, self._rng)
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    if not errors.is_real(value) or not 0 <= value <= 1:
-        raise errors.TunerConfigError(f"{name} must be a number from 0 to 1, got {value!r}.")
