@@ -137,6 +137,13 @@ def test_duplicate_is_true_for_the_values_of_a_created_trial(tmp_path):
     assert keras_tuner_internals.is_duplicate(oracle, {"units": other}) is False
 
 
+def test_set_oracle_directory_lets_a_standalone_oracle_save(tmp_path):
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=1)
+    keras_tuner_internals.set_oracle_directory(oracle, str(tmp_path), "alone")
+    oracle.save()
+    assert (tmp_path / "alone" / "oracle.json").is_file()
+
+
 def test_save_trial_writes_trial_json(tmp_path):
     oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=3)
     oracle._set_project_dir(str(tmp_path), "pin")
@@ -205,7 +212,7 @@ def test_model_size_counts_parameters():
 
 
 def _code_files() -> list[pathlib.Path]:
-    return sorted(path for folder in ("pipelines", "tuners", "hypermodels")
+    return sorted(path for folder in ("pipelines", "tuners", "hypermodels", "benchmarks")
                   for path in (ROOT / folder).rglob("*.py"))
 
 

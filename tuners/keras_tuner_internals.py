@@ -136,6 +136,15 @@ def checkpoint_path(tuner: Any, trial_id: str) -> str:
     return tuner._get_checkpoint_fname(trial_id)
 
 
+def set_oracle_directory(oracle: keras_tuner.Oracle, directory: str,
+                         project_name: str) -> None:
+    """Gives an oracle used without a tuner the project directory it saves trials in."""
+    # `Oracle._set_project_dir(directory, project_name)`: keras-tuner calls it only from
+    # `BaseTuner.__init__`; an oracle driven alone (benchmarks, synthetic objectives)
+    # needs it to save `oracle.json` and each `trial.json`.
+    oracle._set_project_dir(directory, project_name)
+
+
 def model_size(model: Any) -> int:
     """A model's parameter count as keras-tuner counts it for `max_model_size`."""
     return tuner_module.maybe_compute_model_size(model)
