@@ -3,8 +3,9 @@
 keras-tuner's public API (`Tuner.run_trial`, the `on_*` hooks, `Oracle.populate_space`,
 `Oracle.score_trial`) covers most of what ktlab does; a few things it does not reach:
 building a trial's model with one garbage collection instead of two, continuing a
-parent trial's checkpoint, knowing where a trial's checkpoint lies, and serving the oracle
-to distributed workers with a timeout and a stop on too many failures. Those uses sit
+parent trial's checkpoint, knowing where a trial's checkpoint lies, letting Bayesian
+optimization see a STOPPED (pruned) trial, and serving the oracle to distributed workers
+with a timeout and a stop on too many failures. Those uses sit
 here and nowhere else, so that an upgrade of keras-tuner past 1.4.x breaks in this module
 and in `tests/test_keras_tuner_internals.py`, which pins each behaviour relied on, not
 silently in the middle of a search.
@@ -12,11 +13,11 @@ silently in the middle of a search.
 `Tuner` overrides keras-tuner's private hooks once and calls public-named hooks that our
 tuner classes implement:
 
-| keras-tuner calls            | `Tuner` calls               | default                       |
-|------------------------------|-----------------------------|-------------------------------|
-| `_build_and_fit_model(trial)` | `build_and_fit(trial)`      | keras-tuner's                 |
-| `_try_build(hp)`             | `build_trial_model(hp)`     | keras-tuner's                 |
-| `_build_hypermodel(hp)`      | `build_model(hp)`           | keras-tuner's                 |
+| keras-tuner calls             | `Tuner` calls            | default       |
+|-------------------------------|--------------------------|---------------|
+| `_build_and_fit_model(trial)` | `build_and_fit(trial)`   | keras-tuner's |
+| `_try_build(hp)`              | `build_trial_model(hp)`  | keras-tuner's |
+| `_build_hypermodel(hp)`       | `build_model(hp)`        | keras-tuner's |
 
 ```python
 class MyTuner(keras_tuner_internals.Tuner):
