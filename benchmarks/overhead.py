@@ -177,11 +177,11 @@ def timed_tuner_class(base: type) -> type:
             self.timings.trial_epoch_seconds.append(0.0)
             return super().run_trial(trial, *args, **kwargs)
 
-        def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-            # keras-tuner calls this once per execution: a new model, whose first epoch
-            # pays for tracing again.
+        def build_and_fit(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+            # keras-tuner calls this once per execution (`tuners.keras_tuner_internals`): a
+            # new model, whose first epoch pays for tracing again.
             self._first_of_run = True
-            return super()._build_and_fit_model(trial, *args, **kwargs)
+            return super().build_and_fit(trial, *args, **kwargs)
 
         def on_epoch_begin(self, trial: Any, model: Any, epoch: int,
                            logs: dict | None = None) -> None:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import keras_tuner  # noqa: E402  (the repository root must be importable first)
 from keras_tuner.engine import trial as trial_module  # noqa: E402
 
+from tuners import keras_tuner_internals  # noqa: E402
 from tuners.oracles import BOHBOracle, GeneticOracle  # noqa: E402
 
 ACTIVATION_PENALTY = {"relu": 0.0, "tanh": 0.3, "sigmoid": 0.6}
@@ -96,7 +97,7 @@ def run_to_end(
     oracle: keras_tuner.Oracle, directory: str, loss_of: Callable[[dict], float] = bowl
 ) -> list[tuple[str, dict, float]]:
     """Runs trials one after the other until the oracle stops; returns (id, values, loss)."""
-    oracle._set_project_dir(directory, "project")
+    keras_tuner_internals.set_oracle_directory(oracle, directory, "project")
     oracle.verbose = 0
     records = []
     while True:

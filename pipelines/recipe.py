@@ -105,7 +105,7 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
                                              progress_bars=progress_bars)
             run.listener.prune_now()
             trials = artifacts.write_trials(run.dir)
-            choice = artifacts.best_choice(config, trials, run.dir)  # keras-tuner's best.
+            choice = artifacts.best_choice(tuner, run.dir)  # keras-tuner's best.
         except (artifacts.SearchFailedError, artifacts.TooManyFailedTrialsError):
             plots.write_plots(run.dir)  # The curves of the trials that ran show why.
             raise

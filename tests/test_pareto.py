@@ -27,9 +27,10 @@ from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.reports import pareto
-from tuners import checkpoints, measures
+from tuners import checkpoints, measures, pareto_front
 from tuners.oracles import GeneticOracle, nsga
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 INF = math.inf
 # (val_loss: min, val_accuracy: max); point 4 repeats point 0.
 MIXED = [(0.1, 0.90), (0.2, 0.95), (0.15, 0.85), (0.3, 0.80), (0.1, 0.90), (0.25, 0.95)]
@@ -38,11 +39,11 @@ FRONT = [(1, 9), (2, 7), (4, 4), (7, 2), (9, 1)]
 
 
 def test_non_dominated_sort_respects_each_direction():
-    assert nsga.non_dominated_sort(MIXED, ["min", "max"]) == [[0, 1, 4], [2, 5], [3]]
+    assert pareto_front.non_dominated_sort(MIXED, ["min", "max"]) == [[0, 1, 4], [2, 5], [3]]
     # Minimising both, a lower accuracy is better: other points lead.
-    assert nsga.non_dominated_sort(MIXED, ["min", "min"]) == [[0, 2, 3, 4], [1], [5]]
-    assert nsga.non_dominated_sort([(1, 2)], ["max", "max"]) == [[0]]
-    assert nsga.non_dominated_sort([], ["min", "min"]) == []
+    assert pareto_front.non_dominated_sort(MIXED, ["min", "min"]) == [[0, 2, 3, 4], [1], [5]]
+    assert pareto_front.non_dominated_sort([(1, 2)], ["max", "max"]) == [[0]]
+    assert pareto_front.non_dominated_sort([], ["min", "min"]) == []
 
 
 def test_crowding_distance_sums_the_normalised_gaps_between_neighbours():
@@ -67,11 +68,27 @@ def test_survivors_are_whole_fronts_then_the_least_crowded():
     assert sorted("fcbaed", key=key) == ["a", "e", "c", "b", "d", "f"]
 
 
+def test_the_pareto_front_loads_no_oracle_and_no_tensorflow():
+    # A Hyperband run keeps its checkpoints and writes its front without loading our
+    # oracles; the front of a finished run is read without TensorFlow.
+    code = ("import sys, tuners.checkpoints, pipelines.reports.pareto; "
+            "print(sorted(name for name in sys.modules if name.startswith('tuners.oracles')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]"
+    code = ("import sys, tuners.pareto_front; "
+            "print(sorted(name for name in ('tensorflow', 'keras_tuner', 'keras') "
+            "if name in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]"
+
+
 def test_nan_and_bad_directions_are_refused():
     with pytest.raises(ValueError, match="must not hold NaN"):
-        nsga.non_dominated_sort([(1.0, math.nan)], ["min", "min"])
+        pareto_front.non_dominated_sort([(1.0, math.nan)], ["min", "min"])
     with pytest.raises(ValueError, match="direction must be 'min' or 'max', got 'down'"):
-        nsga.non_dominated_sort([(1.0, 2.0)], ["min", "down"])
+        pareto_front.non_dominated_sort([(1.0, 2.0)], ["min", "down"])
 
 
 def choice_space() -> keras_tuner.HyperParameters:

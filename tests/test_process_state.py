@@ -13,9 +13,9 @@ from conftest import make_prices, yahoo_csv
 
 from pipelines.cli import main
 from pipelines.config import load_config
-from pipelines.parallel import distributed
 from pipelines.recipe import run_search
 from pipelines.run import quiet
+from tuners import distribution as tuner_distribution
 
 SPACE = '{"units": [4], "num_layers": [1, 1], "batch_size": [16]}'
 
@@ -33,7 +33,7 @@ def process_state() -> dict:
         "file descriptor 2": (descriptor.st_dev, descriptor.st_ino),
         "gc freeze count": gc.get_freeze_count(),
         "keras-tuner environment": {name: os.environ.get(name)
-                                    for name in distributed.ENVIRONMENT},
+                                    for name in tuner_distribution.ENVIRONMENT},
         "keras-tuner client timeout": oracle_client.TIMEOUT,
     }
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import make_prices, yahoo_csv
 from test_bad_input import KTLAB, PROBE
+from test_trial_status import keras_tuners_view, trial_statuses
 
 import tuners
 from pipelines.cli import main
@@ -312,6 +313,17 @@ def test_tune_random_with_median_pruning_marks_and_follows_the_rule(tmp_path, wr
     assert pruned_row["best_epoch"] == min(curves["3"], key=curves["3"].get)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 11
+    # keras-tuner's record says the same: the pruned trial is STOPPED, not COMPLETED, with
+    # its best epoch's score, and the saved best trial is keras-tuner's best.
+    assert trial_statuses(run_dir) == {"0": "COMPLETED", "1": "COMPLETED", "2": "COMPLETED",
+                                       "3": "STOPPED"}
+    view = keras_tuners_view(run_dir)
+    assert view.oracle.trials["3"].score == pytest.approx(pruned_row["score"])
+    best = view.oracle.get_best_trials(1)[0]
+    assert best.status == "COMPLETED"
+    assert best.hyperparameters.values == json.loads(
+        (run_dir / "best_hyperparameters.json").read_text())
+    assert metrics["best_trial_id"] == best.trial_id
     # The histories plot marks it as Hyperband's stops are marked: a dashed line.
     figure = plots.plot_histories(histories, tuners.load_trials(run_dir))
     axes = figure.axes[0]

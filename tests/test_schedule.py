@@ -6,7 +6,7 @@ import keras_tuner
 import pytest
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors, schedule
+from tuners import errors, schedule, schedule_report
 
 
 def sizes(plan: schedule.Schedule) -> list[list[int]]:
@@ -164,7 +164,7 @@ def test_hyperband_iterations_repeat_the_brackets():
 
 
 def test_compare_schedules_names_each_difference_for_81_epochs():
-    lines = schedule.compare_schedules(
+    lines = schedule_report.compare_schedules(
         schedule.keras_tuner_schedule(81, 3), schedule.paper_schedule(81, 3)
     )
 
@@ -189,19 +189,20 @@ def test_compare_schedules_names_each_difference_for_81_epochs():
 def test_compare_schedules_is_empty_when_they_agree():
     # For R=2, eta=2 keras-tuner and a warm-started paper schedule are identical.
     assert (
-        schedule.compare_schedules(
+        schedule_report.compare_schedules(
             schedule.keras_tuner_schedule(2, 2), schedule.paper_schedule(2, 2, warm_start=True)
         )
         == []
     )
     assert (
-        schedule.compare_schedules(schedule.paper_schedule(27, 3), schedule.paper_schedule(27, 3))
+        schedule_report.compare_schedules(schedule.paper_schedule(27, 3),
+                                          schedule.paper_schedule(27, 3))
         == []
     )
 
 
 def test_compare_schedules_reports_different_bracket_counts():
-    lines = schedule.compare_schedules(
+    lines = schedule_report.compare_schedules(
         schedule.keras_tuner_schedule(9, 3), schedule.keras_tuner_schedule(27, 3)
     )
 
@@ -210,7 +211,7 @@ def test_compare_schedules_reports_different_bracket_counts():
 
 
 def test_format_schedule_prints_one_line_per_round_and_totals():
-    text = schedule.format_schedule(schedule.keras_tuner_schedule(9, 3))
+    text = schedule_report.format_schedule(schedule.keras_tuner_schedule(9, 3))
     lines = text.splitlines()
 
     assert lines[0] == (
@@ -235,7 +236,7 @@ def test_format_schedule_prints_one_line_per_round_and_totals():
 
 
 def test_format_schedule_shows_fractional_epochs_with_two_decimals():
-    lines = schedule.format_schedule(schedule.paper_schedule(10, 3)).splitlines()
+    lines = schedule_report.format_schedule(schedule.paper_schedule(10, 3)).splitlines()
 
     assert lines[2].split() == ["0", "2", "0", "9", "0", "1.11", "1.11", "10"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 
 import keras
@@ -15,7 +14,7 @@ import tensorflow as tf
 
 import hypermodels
 import tuners
-from tuners import factory, recorder
+from tuners import factory, keras_tuner_internals, recorder
 
 WINDOW, FEATURES = 8, 3
 
@@ -80,7 +79,7 @@ def epochs_by_trial(histories: pandas.DataFrame) -> dict[str, list[int]]:
     ("name", "oracle_class", "tuner_class"),
     [
         ("hyperband", keras_tuner.oracles.HyperbandOracle, factory.EpochBudgetTuner),
-        ("bayesian", keras_tuner.oracles.BayesianOptimizationOracle, factory.HistoryTuner),
+        ("bayesian", keras_tuner_internals.BayesianOptimizationOracle, factory.HistoryTuner),
         ("random", keras_tuner.oracles.RandomSearchOracle, factory.HistoryTuner),
         ("grid", keras_tuner.oracles.GridSearchOracle, factory.HistoryTuner),
     ],
@@ -370,84 +369,6 @@ def test_walk_forward_scores_the_mean_over_folds(tmp_path) -> None:
         assert trial["epochs"] == len(mean_curve)
 
 
-class FaultyHyperModel(keras_tuner.HyperModel):
-    """A linear model that, depending on `mode`, breaks in one of the ways trials end."""
-
-    modes = ["nan", "raise", "ok", "diverge", "early"]
-
-    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        mode = hp.Choice("mode", self.modes)
-        if mode == "raise":
-            raise ValueError("this configuration cannot be built")
-        inputs = keras.Input(shape=(4,))
-        outputs = keras.layers.Dense(1)(inputs)
-        if mode == "nan":
-            outputs = keras.layers.Lambda(lambda tensor: tensor * math.nan)(outputs)
-        model = keras.Model(inputs, outputs)
-        model.compile(optimizer="adam", loss="mse")
-        return model
-
-    def fit(self, hp, model, *args, **kwargs):
-        callbacks = list(kwargs.pop("callbacks", []))
-        if hp.get("mode") == "diverge":
-            callbacks.append(PoisonWeightsAtEpoch(1))
-        if hp.get("mode") == "early":
-            callbacks.append(keras.callbacks.EarlyStopping(patience=0, min_delta=1e9))
-        return model.fit(*args, callbacks=callbacks, **kwargs)
-
-
-class PoisonWeightsAtEpoch(keras.callbacks.Callback):
-    """Turns every weight into NaN when the given epoch begins."""
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch == self.epoch:
-            for weight in self.model.trainable_weights:
-                weight.assign(weight * math.nan)
-
-
-def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path) -> None:
-    tuner = tuners.build_tuner("grid", FaultyHyperModel(), directory=tmp_path, max_trials=5)
-    tuner.search(x=table(), validation_data=table(16, seed=1), epochs=3,
-                 callbacks=tuners.default_callbacks(patience=5), verbose=0)
-
-    trials = tuners.load_trials(tmp_path).set_index("hp_mode")
-
-    assert trials.loc["nan", "status"] == "failed"
-    assert "NaN or infinite at epoch 0" in trials.loc["nan", "reason"]
-    assert trials.loc["nan", "oracle_status"] == "FAILED"
-    assert trials.loc["raise", "status"] == "failed"
-    assert trials.loc["raise", "reason"] == "ValueError: this configuration cannot be built"
-    assert trials.loc["raise", "epochs"] == 0
-    assert trials.loc["ok", "status"] == "completed"
-    assert trials.loc["ok", "epochs"] == 3
-    # keras-tuner keeps the epoch before the NaN as the score; the history says it failed.
-    assert trials.loc["diverge", "status"] == "failed"
-    assert trials.loc["diverge", "oracle_status"] == "COMPLETED"
-    assert "at epoch 1; keras-tuner kept the score" in trials.loc["diverge", "reason"]
-    assert trials.loc["diverge", "best_epoch"] == 0
-    assert trials.loc["early", "status"] == "stopped_early"
-    assert trials.loc["early", "reason"] == "stopped after epoch 2 of 3"
-    assert trials.loc["early", "epochs"] == 2
-    assert len(tuner.oracle.trials) == 5
-
-
-def test_the_last_failure_is_recorded_when_failures_end_the_search(tmp_path) -> None:
-    tuner = tuners.build_tuner("grid", FaultyHyperModel(), directory=tmp_path, max_trials=5,
-                               max_consecutive_failed_trials=2)
-
-    with pytest.raises(RuntimeError, match="Number of consecutive failures exceeded"):
-        tuner.search(x=table(), validation_data=table(16, seed=1), epochs=1,
-                     callbacks=tuners.default_callbacks(), verbose=0)
-
-    trials = tuners.load_trials(tmp_path)
-    assert trials["hp_mode"].tolist() == ["nan", "raise"]
-    assert trials["status"].tolist() == ["failed", "failed"]
-
-
 def test_histories_file_is_appended_on_resume_and_emptied_on_overwrite(tmp_path) -> None:
     path = tmp_path / "histories.jsonl"
     # An earlier search that crashed while writing its second record.
@@ -472,85 +393,3 @@ def test_history_mixin_refuses_folds_with_holdout(tmp_path) -> None:
         tuners.build_tuner("random", finite_dense(), directory=tmp_path,
                            folds=[TinyFold(0, table(), table())])
     assert recorder.VALIDATIONS == ("holdout", "walk_forward")
-
-
-def test_building_a_trials_model_collects_garbage_once(tmp_path, monkeypatch) -> None:
-    import gc
-
-    tuner = tuners.build_tuner("random", finite_dense(), directory=tmp_path, max_trials=2)
-    calls = []
-    collect = gc.collect
-    monkeypatch.setattr(gc, "collect", lambda *args: calls.append(args) or collect(*args))
-
-    model = tuner._try_build(keras_tuner.HyperParameters())
-
-    assert isinstance(model, keras.Model)
-    # keras-tuner's own _try_build collects twice (clear_session, then gc.collect).
-    assert len(calls) == 1
-
-
-FROZEN_DURING_TRIALS: list[int] = []
-
-
-class NoteFrozenObjects(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None) -> None:
-        # Module-level: keras-tuner deep-copies a trial's callbacks.
-        import gc
-
-        FROZEN_DURING_TRIALS.append(gc.get_freeze_count())
-
-
-def test_objects_alive_before_a_search_are_frozen_until_it_ends(tmp_path) -> None:
-    import gc
-
-    gc.unfreeze()
-    FROZEN_DURING_TRIALS.clear()
-    tuner = tuners.build_tuner("random", finite_dense(), directory=tmp_path, max_trials=2,
-                               seed=1)
-    tuner.search(x=table(), validation_data=table(16, seed=1), epochs=1,
-                 callbacks=[NoteFrozenObjects()], verbose=0)
-
-    assert len(FROZEN_DURING_TRIALS) == 2
-    # TensorFlow, Keras and keras-tuner alone hold hundreds of thousands of objects.
-    assert min(FROZEN_DURING_TRIALS) > 100_000
-    assert gc.get_freeze_count() == 0
-
-
-def test_objects_are_unfrozen_when_a_search_fails(tmp_path) -> None:
-    import gc
-
-    class Broken(keras_tuner.HyperModel):
-        broken = False
-
-        def build(self, hp):
-            hp.Int("units", 1, 2)
-            if self.broken:
-                raise keras_tuner.errors.FatalError("broken on purpose")
-            return finite_dense().build(hp)
-
-    hypermodel = Broken()
-    tuner = tuners.build_tuner("random", hypermodel, directory=tmp_path, max_trials=2)
-    hypermodel.broken = True
-    with pytest.raises(keras_tuner.errors.FatalError, match="broken on purpose"):
-        tuner.search(x=table(), validation_data=table(16, seed=1), epochs=1, verbose=0)
-    assert gc.get_freeze_count() == 0
-
-
-def test_a_freeze_made_before_the_search_is_left_as_it_was(tmp_path) -> None:
-    import gc
-
-    gc.unfreeze()
-    sentinel = [object()]
-    gc.freeze()
-    try:
-        # gc.get_objects() lists what the collector walks, and so not frozen objects.
-        assert not any(item is sentinel for item in gc.get_objects())
-        tuner = tuners.build_tuner("random", finite_dense(), directory=tmp_path,
-                                   max_trials=1, seed=1)
-        tuner.search(x=table(), validation_data=table(16, seed=1), epochs=1, verbose=0)
-        # The search did not thaw what its host had frozen.
-        assert gc.get_freeze_count() > 100_000
-        assert not any(item is sentinel for item in gc.get_objects())
-    finally:
-        gc.unfreeze()
-    assert any(item is sentinel for item in gc.get_objects())

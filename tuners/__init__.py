@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         default_callbacks,
         make_objective,
     )
-    from tuners.objectives import best_trial_id, objective_direction
+    from tuners.objectives import best_trial_id, objective_direction, oracle_best_trial_id
     from tuners.recorder import HistoryMixin
     from tuners.records import load_histories, load_trials
     from tuners.registry import TUNERS, TunerSpec
@@ -41,6 +41,7 @@ _EXPORTS = {
     "make_objective": "tuners.factory",
     "objective_direction": "tuners.objectives",
     "best_trial_id": "tuners.objectives",
+    "oracle_best_trial_id": "tuners.objectives",
     "HistoryMixin": "tuners.recorder",
     "load_histories": "tuners.records",
     "load_trials": "tuners.records",
@@ -63,6 +64,7 @@ __all__ = [
     "load_trials",
     "make_objective",
     "objective_direction",
+    "oracle_best_trial_id",
 ]
 
 

@@ -43,10 +43,10 @@ from typing import Any
 import keras_tuner
 import pandas
 
-from tuners import objectives, schedule, walk_forward
-from tuners.oracles import nsga
+from tuners import keras_tuner_internals, objectives, pareto_front, schedule, walk_forward
 
-FINISHED = ("COMPLETED", "FAILED")
+# keras-tuner's statuses of a trial that ended: a pruned one ends STOPPED.
+FINISHED = ("COMPLETED", "STOPPED", "FAILED")
 
 
 def needed_checkpoints(oracle: Any, statuses: Mapping[str, str],
@@ -101,7 +101,7 @@ def prune_checkpoints(tuner: Any, statuses: Mapping[str, str]) -> list[pathlib.P
     for trial_id in list(oracle.trials):
         if trial_id in needed:
             continue
-        path = pathlib.Path(tuner._get_checkpoint_fname(trial_id))
+        path = pathlib.Path(keras_tuner_internals.checkpoint_path(tuner, trial_id))
         fold_paths = sorted(path.parent.glob(walk_forward.FOLD_CHECKPOINT_PATTERN))
         for candidate in [path, *fold_paths]:
             if candidate.is_file():
@@ -144,13 +144,14 @@ def promotable_trial_ids(oracle: Any) -> set[str]:
 
 def _front_trial_ids(oracle: Any, statuses: Mapping[str, str],
                      extra_objectives: Sequence[str]) -> list[str]:
-    extra = nsga.as_objectives(extra_objectives)
+    extra = pareto_front.as_objectives(extra_objectives)
     directions = [oracle.objective.direction, *(objective.direction for objective in extra)]
     usable = objectives.usable_scores(_scored_trials(oracle, statuses)).notna()
-    points = {trial_id: nsga.trial_values(oracle.trials[trial_id], extra)
+    points = {trial_id: pareto_front.trial_values(oracle.trials[trial_id], extra)
               for trial_id, counts in zip(oracle.trials, usable, strict=True) if counts}
     trial_ids = [trial_id for trial_id, point in points.items() if point is not None]
-    fronts = nsga.non_dominated_sort([points[trial_id] for trial_id in trial_ids], directions)
+    fronts = pareto_front.non_dominated_sort([points[trial_id] for trial_id in trial_ids],
+                                             directions)
     return [trial_ids[index] for index in fronts[0]] if fronts else []
 
 

@@ -58,19 +58,17 @@ class EpochLimitMixin:
             raise TunerConfigError(f"max_trained_epochs must be a whole number >= 1, got "
                                    f"{max_trained_epochs!r}; raise it or leave it out")
         self.max_trained_epochs = None if max_trained_epochs is None else int(max_trained_epochs)
+        # `{trial_id: epochs_trained}`: the trials before this search (read once), then
+        # each trial as it ends; a trial run again replaces its count, as `trials.csv`
+        # keeps a trial's latest attempt.
+        self._epochs_by_trial: dict[str, int] | None = None
         super().__init__(*args, **kwargs)
 
     def trained_epochs(self) -> int:
         """The epochs trained so far, as `trials.csv` sums `epochs_trained`."""
-        # Read from the histories file, so that a resumed search counts the epochs of the
-        # trials that ran before it, exactly as the run's metrics will.
-        if not os.path.exists(self.history_path):
-            return 0
-        try:
-            trials = records.load_trials(self.history_path)
-        except HistoryFileError:
-            return 0
-        return int(trials["epochs_trained"].sum()) if len(trials) else 0
+        if self._epochs_by_trial is None:
+            self._epochs_by_trial = self._read_trained_epochs()
+        return sum(self._epochs_by_trial.values())
 
     def on_search_begin(self) -> None:
         super().on_search_begin()
@@ -78,7 +76,22 @@ class EpochLimitMixin:
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
+        ended = self.trial_end_records.get(trial.trial_id)
+        if self._epochs_by_trial is not None and ended is not None:
+            self._epochs_by_trial[trial.trial_id] = int(ended["epochs_trained"])
         self._stop_when_spent()
+
+    def _read_trained_epochs(self) -> dict[str, int]:
+        # Read from the histories file once, so that a resumed search counts the epochs of
+        # the trials that ran before it, exactly as the run's metrics will.
+        if not os.path.exists(self.history_path):
+            return {}
+        try:
+            trials = records.load_trials(self.history_path)
+        except HistoryFileError:
+            return {}
+        return {str(trial_id): int(epochs) for trial_id, epochs
+                in zip(trials["trial_id"], trials["epochs_trained"], strict=True)}
 
     def _stop_when_spent(self) -> None:
         if self.max_trained_epochs is None:

@@ -27,3 +27,13 @@ def check_integer(name: str, value: object, minimum: int) -> None:
     # `bool` is an `int` subclass, but `factor=True` is a mistake, not a 1.
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise TunerConfigError(f"{name} must be an integer of at least {minimum}, got {value!r}.")
+
+
+def check_fraction(name: str, value: object) -> None:
+    """Checks that `value` is a real number from 0 to 1.
+
+    Raises:
+        TunerConfigError: Naming `name` and the value given.
+    """
+    if not is_real(value) or not 0 <= value <= 1:
+        raise TunerConfigError(f"{name} must be a number from 0 to 1, got {value!r}.")

@@ -154,7 +154,7 @@ class KeptModels:
             parent_id: The trial the promoted one continues (`tuner/trial_id`).
             values: The promoted trial's hyperparameter values: apart from keras-tuner's
                 own `tuner/` values, they must be the parent's, or None is returned.
-            checkpoint: The parent's best-epoch weights (`Tuner._get_checkpoint_fname`).
+            checkpoint: The parent's best-epoch weights (`keras_tuner_internals.checkpoint_path`).
         """
         if not self.can_take(parent_id, values):
             return None

@@ -7,6 +7,7 @@ wrote to disk.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas
 
@@ -16,6 +17,8 @@ MAXIMIZED = ("acc", "auc", "precision", "recall")
 # What the tuner measures on each trial's trained model (`tuners.measures`), not a Keras
 # metric: the parameter count and the median time to predict one batch. Both minimized.
 MEASURED = ("params", "latency_ms")
+# The `trials.csv` statuses whose scores are ranked: keras-tuner's COMPLETED trials.
+RANKED_STATUSES = ("completed", "stopped_early")
 
 
 def objective_direction(name: str) -> str:
@@ -45,13 +48,14 @@ def objective_direction(name: str) -> str:
 def usable_scores(trials: pandas.DataFrame) -> pandas.Series:
     """Each trial's score where it may count, NaN where it may not.
 
-    A score counts when it is finite and its trial completed, stopped early or was pruned
-    (`tuners.pruning`; its score is its best epoch's). keras-tuner ranks a trial whose
-    loss went NaN after its first epoch by the score of the epochs before it; the
-    histories mark such a trial failed, so its score never counts.
+    A score counts when it is finite and its trial completed or stopped early: the trials
+    keras-tuner records as COMPLETED and ranks in `oracle.get_best_trials()`, so that
+    ktlab's best trial is keras-tuner's. A pruned trial (`tuners.pruning`, STOPPED in
+    keras-tuner) keeps the score of its best epoch for the reader, but it is not ranked,
+    as Optuna ranks only complete trials; a failed one has no score.
     """
     scores = pandas.to_numeric(trials["score"], errors="coerce").astype("float64")
-    finished = trials["status"].isin(("completed", "stopped_early", "pruned"))
+    finished = trials["status"].isin(RANKED_STATUSES)
     finite = scores.map(lambda value: math.isfinite(value))
     return scores.where(finished & finite)
 
@@ -81,3 +85,22 @@ def best_trial_id(trials: pandas.DataFrame, direction: str = "min") -> str | Non
     """
     ranked = rank_trials(trials, direction)
     return None if ranked.empty else str(ranked["trial_id"].iloc[0])
+
+
+def oracle_best_trial_id(oracle: Any) -> str | None:
+    """The best trial as keras-tuner ranks it: `oracle.get_best_trials(1)`.
+
+    `tuner.get_best_hyperparameters()` and `tuner.get_best_models()` read the same list;
+    keras-tuner pads it with unfinished trials when none completed, so None is returned
+    then, and when the best score is not finite.
+
+    Args:
+        oracle: A keras-tuner `Oracle` (not a worker's `OracleClient`).
+
+    Returns:
+        The trial id, or None.
+    """
+    best = oracle.get_best_trials(1)
+    if not best or best[0].status != "COMPLETED" or best[0].score is None:
+        return None
+    return best[0].trial_id if math.isfinite(best[0].score) else None

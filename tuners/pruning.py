@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tuners import records
-from tuners.errors import HistoryFileError, TunerConfigError
+from tuners import records, registry, trial_curves
+from tuners.errors import TunerConfigError
 
 # `none` keeps every trial to its last epoch; a new rule is one more entry here and a
 # class with `decide()` like `MedianPruner`.
-PRUNERS = ("none", "median")
 # The statuses of earlier trials whose curves count: the finished ones, pruned or not.
 # A failed trial's curve may be cut by a NaN, and an incomplete one is still running.
 COUNTED_STATUSES = ("completed", "stopped_early", "pruned")
@@ -172,8 +170,8 @@ def make_pruner(name: str, grace_epochs: int = 2, startup_trials: int = 3
     Raises:
         TunerConfigError: For an unknown name or a count below 1.
     """
-    if name not in PRUNERS:
-        raise TunerConfigError(f"unknown pruner {name!r}; use one of {', '.join(PRUNERS)}")
+    if name not in registry.PRUNERS:
+        raise TunerConfigError(f"unknown pruner {name!r}; use one of {', '.join(registry.PRUNERS)}")
     if name == "none":
         return None
     try:
@@ -212,9 +210,11 @@ class PruningMixin:
     """Stops a trial from the tuner's `on_epoch_end` hook when its pruner says so.
 
     Put it before the recording tuner: `class PruningTuner(PruningMixin, HistoryTuner)`.
-    The earlier trials' curves are read from the histories files once per trial, when
-    the rule first needs them, so a resumed search and distributed workers (each writing
-    its own `histories-<tuner_id>.jsonl`) see every finished trial. The trial's record
+    The earlier trials' curves are kept in memory (`tuners.trial_curves`): the histories
+    files are read whole once, when the rule first needs them, and after that only the
+    lines appended since, so a resumed search and distributed workers (each writing its
+    own `histories-<tuner_id>.jsonl`) see every finished trial without reading a file
+    again for each trial. The trial's record
     then says `"pruned"` with the rule's numbers instead of `"stopped_early"`.
 
     Args:
@@ -226,6 +226,7 @@ class PruningMixin:
 
     def __init__(self, *args: Any, pruner: Any, **kwargs: Any) -> None:
         self.pruner = pruner
+        self._curves: trial_curves.TrialCurves | None = None
         self._earlier: list[dict[int, float]] | None = None
         self._pruned: dict[str, str] = {}
         super().__init__(*args, **kwargs)
@@ -246,12 +247,20 @@ class PruningMixin:
                 or epoch + 1 >= recording.target_epochs):
             return
         if self._earlier is None:
-            self._earlier = self._read_earlier_curves(trial.trial_id)
+            if self._curves is None:
+                self._curves = trial_curves.TrialCurves(self.history_path, objective.name)
+            self._curves.update()
+            self._earlier = self._curves.earlier(exclude=trial.trial_id,
+                                                 statuses=COUNTED_STATUSES)
         decision = self.pruner.decide(records.to_float(value), int(epoch), self._earlier,
                                       objective.direction)
         if decision.prune:
             model.stop_training = True
             self._pruned.setdefault(trial.trial_id, decision.reason(objective.name))
+
+    def stops_trial(self, trial_id: str) -> bool:
+        """Whether the pruner stopped the trial: keras-tuner then records it STOPPED."""
+        return trial_id in self._pruned or super().stops_trial(trial_id)
 
     def _trial_status(self, oracle_trial: Any, recording: Any) -> tuple[str, str | None]:
         status, reason = super()._trial_status(oracle_trial, recording)
@@ -260,20 +269,6 @@ class PruningMixin:
         if pruned is not None and status in ("stopped_early", "completed"):
             return "pruned", pruned
         return status, reason
-
-    def _read_earlier_curves(self, trial_id: str) -> list[dict[int, float]]:
-        path = self.history_path
-        name = os.path.basename(path)
-        # A run directory's own files are read together (a distributed worker writes
-        # `histories-<tuner_id>.jsonl` beside the others); a file of another name alone.
-        if name == records.HISTORY_FILENAME or (name.startswith("histories-")
-                                                and name.endswith(".jsonl")):
-            path = os.path.dirname(path) or "."
-        try:
-            histories = records.load_histories(path)
-        except HistoryFileError:
-            return []
-        return earlier_curves(histories, self.oracle.objective.name, exclude=trial_id)
 
 
 def _check_count(name: str, value: Any) -> None:

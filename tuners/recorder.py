@@ -11,18 +11,18 @@ fold.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import math
 import os
 import pathlib
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tuners import measures, walk_forward
+from keras_tuner.engine import trial as trial_module
+
+from tuners import keras_tuner_internals, measures, trial_recording, walk_forward
 from tuners.errors import TunerConfigError
 from tuners.records import HISTORY_FILENAME, SUPERSEDED, _read_attempts, to_float, to_json_value
 
@@ -30,32 +30,6 @@ from tuners.records import HISTORY_FILENAME, SUPERSEDED, _read_attempts, to_floa
 # it yet (Hyperband waiting for a round to finish); keras-tuner asks again at once.
 IDLE_WAIT_SECONDS = 0.5
 VALIDATIONS = walk_forward.VALIDATIONS
-
-@dataclasses.dataclass
-class _EpochRecord:
-    run: int
-    fold: Any
-    epoch: int
-    seconds: float
-    metrics: dict[str, float]
-
-
-@dataclasses.dataclass
-class _TrialRecording:
-    """What the running trial has recorded so far; the tuner runs one trial at a time."""
-
-    trial_id: str
-    started: float
-    initial_epoch: int
-    target_epochs: int
-    run: int = -1
-    fold: Any = None
-    epoch_started: float | None = None
-    epochs: list[_EpochRecord] = dataclasses.field(default_factory=list)
-    non_finite_epoch: int | None = None
-    fold_scores: list[float] | None = None
-    model: Any = None
-
 
 class HistoryMixin(walk_forward.WalkForwardMixin):
     """Adds per-trial histories and walk-forward validation to a keras-tuner `Tuner`.
@@ -134,8 +108,11 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         self.folds = list(folds) if folds is not None else None
         self._trial_end_listener = trial_end_listener
         self.extra_objectives = list(extra_objectives)
-        self._recording: _TrialRecording | None = None
+        self._recording: trial_recording.TrialRecording | None = None
         self._trial_summaries: dict[str, dict[str, Any]] = {}
+        # The `trial_end` record of each trial this tuner ended, latest attempt last, for
+        # the observers that keep counts in memory (`tuners.epoch_limit`).
+        self.trial_end_records: dict[str, dict[str, Any]] = {}
         self._history_checked = False
         self._awaiting_trial = False
         super().__init__(*args, **kwargs)
@@ -170,7 +147,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         values = trial.hyperparameters.values
         initial_epoch = int(values.get("tuner/initial_epoch", kwargs.get("initial_epoch", 0)))
         target_epochs = int(values.get("tuner/epochs", kwargs.get("epochs", 1)))
-        self._recording = _TrialRecording(
+        self._recording = trial_recording.TrialRecording(
             trial_id=trial.trial_id,
             started=time.perf_counter(),
             initial_epoch=initial_epoch,
@@ -178,7 +155,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         )
         summary = {
             "trial_id": trial.trial_id,
-            "hyperparameters": _plain_hyperparameters(values),
+            "hyperparameters": trial_recording.plain_hyperparameters(values),
             "bracket": values.get("tuner/bracket"),
             "round": values.get("tuner/round"),
             "parent_trial_id": values.get("tuner/trial_id"),
@@ -202,14 +179,14 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             return self._run_walk_forward_trial(trial, **kwargs)
         return super().run_trial(trial, *args, **kwargs)
 
-    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+    def build_and_fit(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         # keras-tuner calls this once per execution, and the walk-forward loop once per
         # fold, so it marks where one training run ends and the next begins.
         recording = self._recording
         if recording is not None:
             recording.run += 1
             recording.model = None
-        results = super()._build_and_fit_model(trial, *args, **kwargs)
+        results = super().build_and_fit(trial, *args, **kwargs)
         measured = [name for name in self.extra_objectives if name in measures.MEASURED]
         if measured and recording is not None and recording.model is not None:
             values = measures.measure_model(
@@ -231,7 +208,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             started = recording.epoch_started
             seconds = time.perf_counter() - started if started is not None else math.nan
             metrics = {name: to_float(value) for name, value in (logs or {}).items()}
-            record = _EpochRecord(
+            record = trial_recording.EpochRecord(
                 run=max(recording.run, 0), fold=recording.fold, epoch=int(epoch),
                 seconds=seconds, metrics=metrics,
             )
@@ -259,6 +236,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         The record is written even when keras-tuner ends the search here because too many
         trials failed in a row, or a distributed worker loses its chief.
         """
+        self._settle_oracle_status(trial)
         try:
             super().on_trial_end(trial)
         except BaseException:
@@ -267,6 +245,38 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             raise
         self._finish_trial(trial)
 
+    def stops_trial(self, trial_id: str) -> bool:
+        """Whether an observer stopped the trial before its last epoch (a pruner does)."""
+        return False
+
+    def _settle_oracle_status(self, trial: Any) -> None:
+        """Tells keras-tuner how the trial ended, before its `end_trial` records it.
+
+        keras-tuner completes every trial whose `fit()` returned: one whose loss went NaN
+        after its first epoch keeps the score of the epochs before it, and a pruned one
+        reads as finished. keras-tuner's records (`trial.json`, `oracle.trials`,
+        `get_best_trials`) are the record of how each trial ended, so such a trial is
+        sent as INVALID (keras-tuner retries it `max_retries_per_trial` times, then
+        fails it, as it does a trial that raised), and a pruned one as STOPPED, with the
+        score of its best epoch so far.
+        """
+        recording = self._recording
+        if (trial.status != trial_module.TrialStatus.COMPLETED or recording is None
+                or recording.trial_id != trial.trial_id):
+            return
+        if recording.non_finite_epoch is not None:
+            trial.status = trial_module.TrialStatus.INVALID
+            trial.message = (f"loss or objective became NaN or infinite at epoch "
+                             f"{recording.non_finite_epoch}")
+        elif self.stops_trial(trial.trial_id):
+            trial.status = trial_module.TrialStatus.STOPPED
+            # In one process the trial is the oracle's own; a worker's chief scores its
+            # copy when it hears of the trial (`keras_tuner_internals.make_chief_servicer`).
+            oracle_trials = getattr(self.oracle, "trials", None)
+            if oracle_trials is not None and trial.trial_id in oracle_trials:
+                keras_tuner_internals.score_stopped_trial(
+                    self.oracle, oracle_trials[trial.trial_id])
+
     # Walk-forward validation.
 
     def _finish_trial(self, trial: Any, ask_chief: bool = True) -> None:
@@ -274,12 +284,12 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
         self._recording = None
         oracle_trial = self._oracle_trial(trial.trial_id, ask_chief=ask_chief) or trial
         if recording is None or recording.trial_id != trial.trial_id:
-            recording = _TrialRecording(trial.trial_id, time.perf_counter(), 0, 0)
+            recording = trial_recording.TrialRecording(trial.trial_id, time.perf_counter(), 0, 0)
         if self.validation == "walk_forward":
             self._write_fold_means(recording)
         status, reason = self._trial_status(oracle_trial, recording)
         score = to_float(oracle_trial.score) if oracle_trial.score is not None else None
-        if status == "failed" and oracle_trial.status != "COMPLETED":
+        if status == "failed":
             score = None
         trained = {record.epoch for record in recording.epochs}
         record = {
@@ -288,7 +298,7 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             "status": status,
             "reason": reason,
             "score": score,
-            "best_epoch": self._best_epoch(recording),
+            "best_epoch": trial_recording.best_epoch(recording, self.oracle.objective),
             "epochs": len(trained),
             # The cost: every fold's and every execution's epochs, not only the curve's.
             "epochs_trained": len(recording.epochs),
@@ -296,11 +306,13 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             "seconds": time.perf_counter() - recording.started,
             "oracle_status": str(oracle_trial.status),
             "fold_scores": recording.fold_scores,
-            "hyperparameters": _plain_hyperparameters(oracle_trial.hyperparameters.values),
+            "hyperparameters": trial_recording.plain_hyperparameters(
+                oracle_trial.hyperparameters.values),
         }
         if self.extra_objectives:
             record["objectives"] = measures.last_values(oracle_trial, self.extra_objectives)
         self._write(record)
+        self.trial_end_records[trial.trial_id] = record
         if self._trial_end_listener is not None:
             start = self._trial_summaries.get(trial.trial_id, {})
             context = {key: start.get(key) for key in
@@ -308,41 +320,9 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
             self._trial_end_listener({**to_json_value(record), **context})
 
     def _trial_status(
-        self, oracle_trial: Any, recording: _TrialRecording
+        self, oracle_trial: Any, recording: trial_recording.TrialRecording
     ) -> tuple[str, str | None]:
-        if recording.non_finite_epoch is not None:
-            epoch = recording.non_finite_epoch
-            reason = f"loss or objective became NaN or infinite at epoch {epoch}"
-            if oracle_trial.status == "COMPLETED":
-                reason += "; keras-tuner kept the score of the epochs before it"
-            return "failed", reason
-        if oracle_trial.status != "COMPLETED":
-            return "failed", _last_line(oracle_trial.message) or "the objective was NaN"
-        last_epochs: dict[Any, int] = {}
-        for record in recording.epochs:
-            key = (record.run, record.fold)
-            last_epochs[key] = max(last_epochs.get(key, -1), record.epoch)
-        short = [epoch + 1 for epoch in last_epochs.values() if epoch + 1 < recording.target_epochs]
-        if short:
-            return "stopped_early", (
-                f"stopped after epoch {max(short)} of {recording.target_epochs}"
-            )
-        return "completed", None
-
-    def _best_epoch(self, recording: _TrialRecording) -> int | None:
-        objective = self.oracle.objective
-        values: dict[int, list[float]] = {}
-        for record in recording.epochs:
-            value = record.metrics.get(objective.name)
-            if value is not None:
-                values.setdefault(record.epoch, []).append(value)
-        means = {epoch: statistics.fmean(epoch_values)
-                 for epoch, epoch_values in values.items()}
-        finite = {epoch: value for epoch, value in means.items() if math.isfinite(value)}
-        if not finite:
-            return None
-        choose = max if objective.direction == "max" else min
-        return choose(finite, key=lambda epoch: (finite[epoch], -epoch))
+        return trial_recording.trial_status(oracle_trial, recording)
 
     def _oracle_trial(self, trial_id: str, ask_chief: bool = True) -> Any:
         """The oracle's copy of a trial (with its score), or None when it has none.
@@ -400,15 +380,3 @@ class HistoryMixin(walk_forward.WalkForwardMixin):
                 self._history_checked = True
             handle.write(json.dumps(to_json_value(record), allow_nan=False) + "\n")
             handle.flush()
-
-
-def _plain_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: to_json_value(value) for name, value in values.items()
-            if not name.startswith("tuner/")}
-
-
-def _last_line(message: str | None) -> str | None:
-    if not message:
-        return None
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None

@@ -27,9 +27,10 @@ Records, one per line, in the order they happen:
 
 `status` is one of `"completed"`, `"stopped_early"` (fewer epochs than its budget, for
 example by `EarlyStopping`), `"pruned"` (stopped by a pruner, `tuners.pruning`; `reason`
-gives the rule's numbers) or `"failed"` (an exception, or a NaN or infinite loss, even
-when keras-tuner kept the score of the epochs before it: `oracle_status` then says
-`"COMPLETED"`). Non-finite numbers are written as `null`.
+gives the rule's numbers) or `"failed"` (an exception, or a NaN or infinite loss).
+keras-tuner's own record agrees (`oracle_status`, `trial.json`): a completed or
+stopped-early trial is `"COMPLETED"`, a pruned one `"STOPPED"` and a failed one
+`"FAILED"`. Non-finite numbers are written as `null`.
 
 Each trial counts once: `load_histories` and `load_trials` keep only a trial's latest
 attempt (the records from its last `trial_start`), so neither a resumed trial nor one that

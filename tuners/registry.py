@@ -20,6 +20,8 @@ import dataclasses
 import importlib
 
 BUDGETS = ("trials", "epochs")
+# The pruners `tuners.pruning.make_pruner` builds by name; "none" prunes nothing.
+PRUNERS = ("none", "median")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +78,9 @@ class TunerSpec:
 
 TUNERS: dict[str, TunerSpec] = {
     "hyperband": TunerSpec("keras_tuner.oracles:HyperbandOracle", budget="epochs"),
-    "bayesian": TunerSpec("keras_tuner.oracles:BayesianOptimizationOracle", budget="trials",
-                          tunes_initial_points=True),
+    # keras-tuner's own, which also learns from stopped (pruned) trials.
+    "bayesian": TunerSpec("tuners.keras_tuner_internals:BayesianOptimizationOracle",
+                          budget="trials", tunes_initial_points=True),
     "random": TunerSpec("keras_tuner.oracles:RandomSearchOracle", budget="trials"),
     "grid": TunerSpec("keras_tuner.oracles:GridSearchOracle", budget="trials",
                       needs_finite_space=True),

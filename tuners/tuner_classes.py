@@ -24,12 +24,20 @@ from typing import Any
 
 import keras
 import keras_tuner
-from keras_tuner.src.engine import tuner as tuner_module
 
-from tuners import checkpoints, epoch_limit, kept_models, optimizer_state, pruning, recorder
+from tuners import (
+    checkpoints,
+    epoch_limit,
+    kept_models,
+    keras_tuner_internals,
+    optimizer_state,
+    pruning,
+    recorder,
+)
 
 
-class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tuner.Tuner):
+class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin,
+                   keras_tuner_internals.Tuner):
     """A keras-tuner `Tuner` that records per-trial histories; for `max_trials` oracles.
 
     `max_trained_epochs=N` ends the search once its trials have trained N epochs in all
@@ -45,7 +53,7 @@ class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tun
     def search(self, *args: Any, **kwargs: Any) -> None:
         """Runs keras-tuner's search with the objects that outlive it frozen for the collector.
 
-        Every trial starts with a full garbage collection (`_try_build`), which walks every
+        Every trial starts with a full garbage collection (`build_trial_model`), which walks every
         tracked object: about 480,000 once TensorFlow, Keras and the data are loaded, so
         0.25 s a trial on a 2-core CPU. `gc.freeze()` moves the objects alive now to a
         generation the collector does not walk, and `gc.unfreeze()` puts them back when
@@ -66,8 +74,10 @@ class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tun
             if owned:
                 gc.unfreeze()
 
-    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+    def build_trial_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Builds a trial's model after one garbage collection, not keras-tuner's two.
+
+        It replaces keras-tuner's own build step (`keras_tuner_internals.Tuner`).
 
         keras-tuner calls `keras.backend.clear_session()`, which already runs Python's
         garbage collector, and then `gc.collect()` again. Each full collection takes longer
@@ -77,12 +87,12 @@ class HistoryTuner(epoch_limit.EpochLimitMixin, recorder.HistoryMixin, keras_tun
         """
         if self._builds_anew(hp):
             keras.backend.clear_session(free_memory=True)
-        model = self._build_hypermodel(hp)
+        model = self.build_model(hp)
         if not isinstance(model, keras.Model):
             raise keras_tuner.errors.FatalTypeError(
                 f"Expected the model-building function, or HyperModel.build() to return a "
                 f"valid Keras Model instance. Received: {model} of type {type(model)}.")
-        size = tuner_module.maybe_compute_model_size(model)
+        size = keras_tuner_internals.model_size(model)
         if self.max_model_size and size > self.max_model_size:
             raise keras_tuner.errors.FailedTrialError(
                 f"Oversized model: {size} parameters. Skip model.")
@@ -137,8 +147,8 @@ class EpochBudgetTuner(HistoryTuner):
             kwargs["initial_epoch"] = values["tuner/initial_epoch"]
         return super().run_trial(trial, *args, **kwargs)
 
-    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        model = super()._try_build(hp)
+    def build_trial_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        model = super().build_trial_model(hp)
         if self._keeps_models(hp):
             self.kept_models.built(model)
         return model
@@ -150,8 +160,8 @@ class EpochBudgetTuner(HistoryTuner):
         return not (parent_id is not None and self._keeps_models(hp)
                     and self.kept_models.can_take(parent_id, hp.values))
 
-    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        results = super()._build_and_fit_model(trial, *args, **kwargs)
+    def build_and_fit(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        results = super().build_and_fit(trial, *args, **kwargs)
         if self._keeps_models(trial.hyperparameters):
             self.kept_models.keep(trial.trial_id, trial.hyperparameters.values)
         return results
@@ -185,24 +195,26 @@ class EpochBudgetTuner(HistoryTuner):
         return (self.keep_models and self.folds is None and self.distribution_strategy is None
                 and "tuner/member" not in hp.values)
 
-    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+    def build_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        # What keras-tuner's Hyperband tuner does for a promoted trial, for any epoch-budget
+        # oracle: the parent's checkpoint is loaded into the new model.
         parent_id = hp.values.get("tuner/trial_id")
         if parent_id is not None and self._keeps_models(hp):
             model = self.kept_models.take(parent_id, hp.values,
-                                          self._get_checkpoint_fname(parent_id))
+                                          self.checkpoint_path(parent_id))
             if model is not None:
                 return model
-        model = super()._build_hypermodel(hp)
+        model = super().build_model(hp)
         if parent_id is not None:
             if not model.built:
-                with open(self._get_build_config_fname(parent_id), encoding="utf-8") as handle:
+                with open(self.build_config_path(parent_id), encoding="utf-8") as handle:
                     model.build_from_config(json.load(handle))
             # Population-based training (a trial with a `tuner/member`) continues the
             # optimizer's state too (`tuners.optimizer_state`); the others only weights.
             load = (optimizer_state.load_with_optimizer_state if "tuner/member" in hp.values
                     else type(model).load_weights)
             if self.active_fold is None:
-                load(model, self._get_checkpoint_fname(parent_id))
+                load(model, self.checkpoint_path(parent_id))
             else:
                 load(model, self.fold_checkpoint_fname(parent_id, self.active_fold))
         return model

@@ -80,22 +80,22 @@ class WalkForwardMixin:
         fold_metrics = []
         for position, fold in enumerate(self.folds):
             self._recording.fold = getattr(fold, "index", position)
-            callbacks = self._deepcopy_callbacks(original_callbacks)
-            self._configure_tensorboard_dir(callbacks, trial, position)
+            callbacks = self.copy_callbacks(original_callbacks)
+            self.configure_tensorboard(callbacks, trial, position)
             callbacks.append(TrialEpochCallback(self, trial))
             kept = []
             if self.continues_checkpoints:
                 kept.append(self.fold_checkpoint_fname(trial.trial_id, position))
             if position == len(self.folds) - 1:
                 # The last fold's model, trained nearest the present, is the one kept.
-                kept.append(self._get_checkpoint_fname(trial.trial_id))
+                kept.append(self.checkpoint_path(trial.trial_id))
             callbacks += [keras.callbacks.ModelCheckpoint(
                 path, monitor=objective.name, mode=objective.direction, save_best_only=True,
                 save_weights_only=True) for path in kept]
-            # `EpochBudgetTuner._build_hypermodel` reads it to load this fold's parent.
+            # `EpochBudgetTuner.build_model` reads it to load this fold's parent.
             self.active_fold = position
             try:
-                history = self._build_and_fit_model(
+                history = self.build_and_fit(
                     trial, **shared_kwargs, **fold.fit_kwargs(), callbacks=callbacks
                 )
             finally:

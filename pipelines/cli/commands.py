@@ -33,7 +33,7 @@ from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
 from pipelines.parallel import distributed
 from pipelines.run import build, progress, quiet, run_dir
-from tuners import schedule
+from tuners import schedule, schedule_report
 
 
 # Flags that override config keys: flag destination -> (section, key).
@@ -232,13 +232,13 @@ def _command_brackets(args: argparse.Namespace) -> int:
                                          args.hyperband_iterations)
     paper = schedule.paper_schedule(args.max_epochs, args.factor)
     print("keras-tuner's Hyperband (what `ktlab tune --tuner hyperband` runs):")
-    print(schedule.format_schedule(ours))
+    print(schedule_report.format_schedule(ours))
     print()
     print("Li et al. (2018), Hyperband paper:")
-    print(schedule.format_schedule(paper))
+    print(schedule_report.format_schedule(paper))
     print()
     print("Differences:")
-    for line in schedule.compare_schedules(ours, paper) or ["none"]:
+    for line in schedule_report.compare_schedules(ours, paper) or ["none"]:
         print(f"  {line}")
     return 0
 

@@ -15,7 +15,6 @@ from hypermodels import registry as model_registry
 from pipelines.data import sources
 from pipelines.errors import ConfigError
 from tuners import objectives as tuner_objectives
-from tuners import pruning
 from tuners import registry as tuner_registry
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ def validate(config: Config) -> None:
     _check_model(model)
     _check_choice("tuner", tuner.name, tuner_registry.TUNERS)
     _check_choice("validation", tuner.validation, VALIDATIONS)
-    _check_choice("pruner", tuner.pruner, pruning.PRUNERS)
+    _check_choice("pruner", tuner.pruner, tuner_registry.PRUNERS)
     _check_choice("target", data.target, TARGETS)
     _check_choice("task", data.task, TASKS)
     _check_choice("fill policy", data.fill, FILLS)

@@ -17,7 +17,7 @@ ktlab tune --tuner random --distributed worker --oracle-address 127.0.0.1:8470 -
 ktlab tune --tuner random --distributed worker --oracle-address 127.0.0.1:8470 --tuner-id w2
 ```
 
-Two things differ from keras-tuner's own chief (`oracle_chief.start_server`): it looks
+Two things differ from keras-tuner's own chief (its `start_server`): it looks
 every 20 seconds whether the search is over, so ours looks four times a second; and it
 never ends when too many trials fail in a row, because the oracle's error stays inside
 the gRPC call, so ours answers every later request for a trial with "stop" and ends the
@@ -33,21 +33,19 @@ import os
 import pathlib
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from pipelines.errors import ConfigError, KtlabError
+from tuners import distribution as tuner_distribution
 
 ROLES = ("chief", "worker")
 DEFAULT_CHIEF_ADDRESS = "127.0.0.1:8470"
 DEFAULT_CHIEF_TIMEOUT = 60.0
-ENVIRONMENT = ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID")
 # How often the chief looks whether the search is over.
 POLL_SECONDS = 0.25
 TUNER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FAILURE_LIMIT_MESSAGE = "Number of consecutive failures exceeded the limit"
 
 
 class LocalWorkers(Protocol):
@@ -180,38 +178,18 @@ def _parse_address(address: str) -> tuple[str, int]:
 
 @contextlib.contextmanager
 def environment(distribution: Distribution | None) -> Iterator[None]:
-    """Sets keras-tuner's variables for a worker, or clears them, and restores them after.
+    """keras-tuner's variables for a worker, or none, while a tuner is built and searches.
 
-    keras-tuner reads them when a tuner is built (`BaseTuner.__init__` wraps a worker's
-    oracle in an `OracleClient`) and in `search()`. The chief's tuner is built without
-    them: it is then an ordinary tuner that saves itself as `tuner0.json`, as a search in
-    one process does, so a run started one way resumes the other way.
+    The chief's tuner is built without them: it is then an ordinary tuner that saves itself
+    as `tuner0.json`, as a search in one process does, so a run started one way resumes the
+    other way (`tuners.distribution.environment`).
     """
-    saved = {name: os.environ.get(name) for name in ENVIRONMENT}
-    for name in ENVIRONMENT:
-        os.environ.pop(name, None)
+    worker = None
     if distribution is not None and distribution.role == "worker":
-        os.environ["KERASTUNER_ORACLE_IP"] = distribution.host
-        os.environ["KERASTUNER_ORACLE_PORT"] = str(distribution.port)
-        os.environ["KERASTUNER_TUNER_ID"] = distribution.tuner_id
-    oracle_client = None
-    if distribution is not None and distribution.role == "worker":
-        from keras_tuner.src.distribute import oracle_client
-
-        saved_timeout = oracle_client.TIMEOUT
-        # keras-tuner waits an hour for each answer; a worker whose chief is gone gives up
-        # after --chief-timeout instead. The chief answers every request in milliseconds.
-        oracle_client.TIMEOUT = distribution.chief_timeout
-    try:
+        worker = tuner_distribution.Worker(distribution.host, distribution.port,
+                                           distribution.tuner_id, distribution.chief_timeout)
+    with tuner_distribution.environment(worker):
         yield
-    finally:
-        if oracle_client is not None:
-            oracle_client.TIMEOUT = saved_timeout
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def check_port_free(distribution: Distribution) -> None:
@@ -266,78 +244,11 @@ def chief_error(distribution: Distribution, error: Any) -> ChiefUnreachableError
                                  f"error: {last_line[0]}")
 
 
-def is_failure_limit(error: BaseException) -> bool:
-    """Whether keras-tuner raised `error` because too many trials failed in a row."""
-    return isinstance(error, RuntimeError) and str(error).startswith(FAILURE_LIMIT_MESSAGE)
-
-
-def settle_failed_trial(oracle: Any, trial_id: str) -> None:
-    """Finishes what `Oracle.end_trial` left undone when it raised the failure limit.
-
-    keras-tuner 1.4.8 raises from inside `end_trial` before it saves the trial and lets
-    go of it, and its `synchronized` decorator does not release the oracle's lock when
-    the call raises. This saves the failed trial, lets it go and releases the lock, so
-    that the oracle's state on disk is whole and other threads can use the oracle.
-    """
-    from keras_tuner.src.engine import oracle as oracle_module
-
-    if oracle_module.THREADS[oracle] == threading.current_thread().name:
-        oracle_module.THREADS[oracle] = None
-        oracle_module.LOCKS[oracle].release()
-    _settle(oracle, trial_id)
-
-
 def _locked(function: Callable) -> Callable:
     """`keras_tuner.synchronized` for a function whose first argument is the oracle."""
     import keras_tuner
 
     return keras_tuner.synchronized(function)
-
-
-def _settle(oracle: Any, trial_id: str) -> None:
-    def settle(oracle: Any) -> None:
-        for tuner_id, trial in list(oracle.ongoing_trials.items()):
-            if trial.trial_id == trial_id:
-                oracle.ongoing_trials.pop(tuner_id)
-        if trial_id in oracle.trials:
-            oracle._save_trial(oracle.trials[trial_id])
-        oracle.save()
-
-    _locked(settle)(oracle)
-
-
-def _make_servicer(oracle: Any) -> Any:
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-    from keras_tuner.src.engine import trial as trial_module
-
-    class ChiefServicer(oracle_chief.OracleServicer):
-        """keras-tuner's servicer, which stops the search when too many trials fail."""
-
-        def __init__(self, oracle: Any) -> None:
-            super().__init__(oracle)
-            self.failure: str | None = None
-
-        def CreateTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
-            if self.failure is None:
-                return super().CreateTrial(request, context)
-            _locked(lambda oracle: oracle.tuner_ids.discard(request.tuner_id))(self.oracle)
-            self.stop_triggered = True
-            stopped = trial_module.Trial(self.oracle.get_space(),
-                                         status=trial_module.TrialStatus.STOPPED)
-            return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
-
-        def EndTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
-            try:
-                return super().EndTrial(request, context)
-            except RuntimeError as error:
-                if not is_failure_limit(error):
-                    raise
-                self.failure = str(error).splitlines()[0]
-                settle_failed_trial(self.oracle, request.trial.trial_id)
-                return protos.get_service().EndTrialResponse()
-
-    return ChiefServicer(oracle)
 
 
 def serve(tuner: Any, distribution: Distribution,
@@ -360,14 +271,15 @@ def serve(tuner: Any, distribution: Distribution,
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    from tuners import keras_tuner_internals
 
     oracle = tuner.oracle
-    servicer = _make_servicer(oracle)
+    servicer = keras_tuner_internals.make_chief_servicer(
+        oracle, tuner_distribution.is_failure_limit, tuner_distribution.settle_failed_trial)
     # One thread, as keras-tuner's chief has: the oracle answers one request at a time.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    keras_tuner_internals.add_servicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(distribution.address)
     except RuntimeError:
@@ -383,7 +295,7 @@ def serve(tuner: Any, distribution: Distribution,
             time.sleep(POLL_SECONDS)
             if on_poll is not None:
                 _locked(lambda oracle: on_poll())(oracle)
-            if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
+            if servicer.stop_triggered and keras_tuner_internals.chief_may_exit(oracle):
                 break
             # Outside the lock: keras-tuner's lock is not released when a call raises.
             if watch is not None:

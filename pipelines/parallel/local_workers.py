@@ -41,6 +41,7 @@ from pipelines.errors import ConfigError, KtlabError
 from pipelines.parallel import distributed, recycling, registrations
 from pipelines.run import quiet
 from pipelines.run.progress import LOGGER
+from tuners import distribution as tuner_distribution
 
 if TYPE_CHECKING:
     from pipelines.data import PreparedData
@@ -133,7 +134,7 @@ class WorkerPool:
     def environment(self) -> dict[str, str]:
         """The workers' environment: this one, with their thread limits."""
         environ = {name: value for name, value in os.environ.items()
-                   if name not in distributed.ENVIRONMENT}
+                   if name not in tuner_distribution.ENVIRONMENT}
         environ.update({name: str(self.threads) for name in THREAD_VARIABLES})
         # Each line of a worker's log is written as it happens, not when a buffer fills.
         environ["PYTHONUNBUFFERED"] = "1"

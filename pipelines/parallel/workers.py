@@ -186,7 +186,7 @@ def _pause_when_idle(tuner: Any) -> None:
     last trials of its brackets run), so an idle worker and the chief would spin on both
     ends of the connection and take CPU from the workers that train.
     """
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     create_trial = tuner.oracle.create_trial
 

@@ -5,7 +5,7 @@ with `write_pareto`, whatever its tuner:
 
 - `pareto.csv`: one row per trial with a usable value of every objective (the first is
   the trial's score, the others are the `trials.csv` columns of the same names), with
-  `front` (NSGA-II's front, 0 for the Pareto front: `tuners.oracles.nsga`), `on_front`
+  `front` (NSGA-II's front, 0 for the Pareto front: `tuners.pareto_front`), `on_front`
   and the hyperparameters;
 - `plot_pareto.png`, for two objectives: every trial as a point, the front highlighted
   and joined in order;
@@ -31,8 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipelines.run import selection
-from tuners import objectives
-from tuners.oracles import nsga
+from tuners import objectives, pareto_front
 
 PARETO_FILE = "pareto.csv"
 PLOT_FILE = "plot_pareto.png"
@@ -68,7 +67,7 @@ def pareto_table(trials: pd.DataFrame, names: Sequence[str],
     hyperparameters = [column for column in trials.columns if column.startswith("hp_")]
     table = pd.concat([trials[["trial_id"]], values], axis=1)[usable]
     front = np.zeros(len(table), dtype=int)
-    for rank, members in enumerate(nsga.non_dominated_sort(table[list(names)].to_numpy(),
+    for rank, members in enumerate(pareto_front.non_dominated_sort(table[list(names)].to_numpy(),
                                                            directions)):
         front[members] = rank
     table = table.assign(front=front, on_front=front == 0)

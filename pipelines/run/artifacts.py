@@ -73,13 +73,14 @@ def write_trials(run_dir: pathlib.Path) -> pd.DataFrame:
     return trials
 
 
-def best_choice(config: Config, trials: pd.DataFrame, run_dir: pathlib.Path) -> Choice:
-    """The search's best trial by the objective.
+def best_choice(tuner: Any, run_dir: pathlib.Path) -> Choice:
+    """keras-tuner's best trial: the one `tuner.get_best_hyperparameters()` and
+    `tuner.get_best_models()` give, since keras-tuner's record ranks the trials.
 
     Raises:
         SearchFailedError: When no trial completed.
     """
-    best_id = tuners.best_trial_id(trials, config.direction)
+    best_id = tuners.oracle_best_trial_id(tuner.oracle)
     if best_id is None:
         raise SearchFailedError(
             f"no trial completed (see {run_dir / 'trials.csv'} for the reasons); narrow the "

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.run import summary as report
+from tuners import objectives
 from tuners.registry import TUNERS
 
 LOGGER = logging.getLogger("ktlab")
@@ -151,7 +152,7 @@ class Progress:
         self.epochs += trained
         self.new_epochs += trained
         score = record.get("score")
-        if (record.get("status") in ("completed", "stopped_early", "pruned")
+        if (record.get("status") in objectives.RANKED_STATUSES
                 and score is not None
                 and math.isfinite(score) and (self.best is None or self._better(score))):
             self.best = score

@@ -30,12 +30,12 @@ from hypermodels import registry as model_registry
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
-from pipelines.parallel import distributed
 from pipelines.run import artifacts, progress
 from pipelines.run.build import make_hypermodel, make_pipeline
 from pipelines.run.progress import LOGGER
 from pipelines.run.run_dir import RUN_MARKER, prepare_run_dir, set_aside_path
 from tuners import checkpoints, pruning
+from tuners import distribution as tuner_distribution
 from tuners.objectives import MEASURED
 
 # Whether this process was told that deterministic ops stay on (said once, in one line).
@@ -153,9 +153,9 @@ def search_here(tuner: Any, data: PreparedData, config: Config,
                      callbacks=list(callbacks), shuffle=False,
                      verbose=1 if progress_bars else 0)
     except RuntimeError as error:
-        if not distributed.is_failure_limit(error):
+        if not tuner_distribution.is_failure_limit(error):
             raise
-        distributed.settle_failed_trial(tuner.oracle, tuner.oracle.end_order[-1])
+        tuner_distribution.settle_failed_trial(tuner.oracle, tuner.oracle.end_order[-1])
         raise artifacts.stopped_by_failures(config, run.dir) from None
 
 
@@ -289,7 +289,7 @@ def build_tuner(config: Config, hypermodel: Any, data: PreparedData, run: Run, *
     """
     try:
         # Built as an ordinary tuner, also by the distributed chief (`distributed.environment`).
-        with distributed.environment(None):
+        with tuner_distribution.environment(None):
             tuner = make_tuner(config, hypermodel, folds_of(config, data), run.dir,
                                run.dir / "histories.jsonl", run.listener,
                                resuming=run.resuming, mirrored=mirrored)
@@ -326,7 +326,7 @@ def check_tuner(config: Config, hypermodel: Any, folds: Any) -> None:
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
         scratch_dir = pathlib.Path(scratch) / "check"
         try:
-            with distributed.environment(None):
+            with tuner_distribution.environment(None):
                 make_tuner(config, hypermodel, folds, scratch_dir, scratch_dir / "h.jsonl",
                            None, resuming=False, mirrored=False)
         except (TypeError, ValueError) as error:

@@ -16,7 +16,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hyperparameter_types
 
-from tuners import errors
+from tuners import errors, keras_tuner_internals
 from tuners.oracles import density, observations
 
 # Where a trial's configuration came from, in its values (and `trials.csv`'s `origin`).
@@ -345,7 +345,7 @@ class BOHBOracle(keras_tuner.oracles.HyperbandOracle):
         ]
         ratios = model.log_density_ratio(candidates)
         for index in np.argsort(-ratios, kind="stable"):
-            if not self._duplicate(candidates[index]):
+            if not keras_tuner_internals.is_duplicate(self, candidates[index]):
                 return candidates[index]
         # Every candidate was tried already; a random configuration explores instead.
         return None

@@ -20,7 +20,7 @@ import numpy as np
 from keras_tuner.engine import hyperparameters as hyperparameter_types
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors
+from tuners import errors, keras_tuner_internals, pareto_front
 from tuners.oracles import nsga
 from tuners.oracles.values import is_valid_value, mutate_value, random_value, sample_values
 
@@ -142,7 +142,7 @@ class GeneticOracle(keras_tuner.Oracle):
                 f"generation; raise max_trials to at least {2 * population_size} or lower "
                 "population_size."
             )
-        _check_fraction("mutation_rate", mutation_rate)
+        errors.check_fraction("mutation_rate", mutation_rate)
         if not errors.is_real(mutation_scale) or not 0 < mutation_scale <= 1:
             raise errors.TunerConfigError(
                 f"mutation_scale must be a number in (0, 1], the standard deviation of a "
@@ -170,7 +170,7 @@ class GeneticOracle(keras_tuner.Oracle):
         self.mutation_scale = float(mutation_scale)
         self.tournament_size = tournament_size
         self.elite_count = elite_count
-        self.extra_objectives = nsga.as_objectives(extra_objectives)
+        self.extra_objectives = pareto_front.as_objectives(extra_objectives)
         if self.objective.name in [extra.name for extra in self.extra_objectives]:
             raise errors.TunerConfigError(
                 f"{self.objective.name!r} is the objective already; leave it out of "
@@ -300,7 +300,7 @@ class GeneticOracle(keras_tuner.Oracle):
             and trial.score is not None
             and math.isfinite(trial.score)
             and (not self.extra_objectives
-                 or nsga.trial_values(trial, self.extra_objectives) is not None)
+                 or pareto_front.trial_values(trial, self.extra_objectives) is not None)
         )
 
     @property
@@ -308,7 +308,7 @@ class GeneticOracle(keras_tuner.Oracle):
         return [self.objective.direction, *(extra.direction for extra in self.extra_objectives)]
 
     def _point(self, trial_id: str) -> list[float]:
-        return nsga.trial_values(self.trials[trial_id], self.extra_objectives)
+        return pareto_front.trial_values(self.trials[trial_id], self.extra_objectives)
 
     def _selection_key(self, parents: Sequence[str]) -> Any:
         # What a tournament minimises: the loss, or NSGA-II's crowded comparison.
@@ -335,14 +335,14 @@ class GeneticOracle(keras_tuner.Oracle):
                 # A converged population breeds copies of tried configurations; after
                 # the first try each child gets at least one mutation, so it moves.
                 values = self._breed(parents, key, force_mutation=attempt > 0)
-                if not self._duplicate(values):
+                if not keras_tuner_internals.is_duplicate(self, values):
                     return values
         # Either there is no scored parent yet (generation 0, or a generation that
         # failed entirely), or even mutated children repeat tried configurations,
         # which happens when a small discrete space is nearly exhausted.
         for _ in range(attempts):
             values = sample_values(self.hyperparameters.space, self._random_value)
-            if not self._duplicate(values):
+            if not keras_tuner_internals.is_duplicate(self, values):
                 return values
         return None
 
@@ -396,8 +396,3 @@ class GeneticOracle(keras_tuner.Oracle):
 
     def _random_value(self, hyperparameter: hyperparameter_types.HyperParameter) -> Any:
         return random_value(hyperparameter, self._rng)
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    if not errors.is_real(value) or not 0 <= value <= 1:
-        raise errors.TunerConfigError(f"{name} must be a number from 0 to 1, got {value!r}.")
