@@ -144,6 +144,32 @@ def test_set_oracle_directory_lets_a_standalone_oracle_save(tmp_path):
     assert (tmp_path / "alone" / "oracle.json").is_file()
 
 
+def test_hyperband_brackets_list_each_rounds_ids_and_parents(tmp_path):
+    # max_epochs 4, factor 2: the first bracket plays 4 configurations for 1 epoch, then
+    # promotes 2 of them. `tuners.checkpoints` keeps the checkpoints of those that may
+    # still be promoted, read from this layout.
+    space = keras_tuner.HyperParameters()
+    space.Int("units", 1, 99)
+    oracle = keras_tuner.oracles.HyperbandOracle(objective="val_loss", max_epochs=4, factor=2,
+                                                 hyperparameters=space, seed=1)
+    keras_tuner_internals.set_oracle_directory(oracle, str(tmp_path), "pin")
+    first = [oracle.create_trial(f"tuner{number}") for number in range(4)]
+    for score, trial in enumerate(first):
+        oracle.update_trial(trial.trial_id, {"val_loss": float(score)}, step=1)
+        trial.status = trial_module.TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    promoted = oracle.create_trial("tuner9")
+    brackets = keras_tuner_internals.hyperband_brackets(oracle)
+    assert [bracket["bracket_num"] for bracket in brackets] == [2]
+    rounds = brackets[0]["rounds"]
+    assert len(rounds) == 3
+    assert [info["id"] for info in rounds[0]] == [trial.trial_id for trial in first]
+    assert [info["past_id"] for info in rounds[0]] == [None] * 4
+    assert rounds[1] == [{"id": promoted.trial_id, "past_id": first[0].trial_id}]
+    assert rounds[2] == []
+    assert promoted.hyperparameters.values["tuner/trial_id"] == first[0].trial_id
+
+
 def test_save_trial_writes_trial_json(tmp_path):
     oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=3)
     oracle._set_project_dir(str(tmp_path), "pin")

@@ -126,7 +126,7 @@ def promotable_trial_ids(oracle: Any) -> set[str]:
     if not isinstance(oracle, keras_tuner.oracles.HyperbandOracle):
         return set()
     # The brackets still running are part of the oracle's saved state.
-    brackets = oracle.get_state()["brackets"]
+    brackets = keras_tuner_internals.hyperband_brackets(oracle)
     plan = schedule.keras_tuner_schedule(oracle.max_epochs, oracle.factor)
     sizes = {bracket.index: [item.configurations for item in bracket.rounds]
              for bracket in plan.brackets}

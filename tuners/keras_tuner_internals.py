@@ -159,6 +159,15 @@ def is_duplicate(oracle: keras_tuner.Oracle, values: dict[str, Any]) -> bool:
     return oracle._duplicate(values)
 
 
+def hyperband_brackets(oracle: keras_tuner.oracles.HyperbandOracle) -> list[dict[str, Any]]:
+    """The brackets still running in a Hyperband oracle: `bracket_num` and its `rounds`,
+    each round a list of `{"id": trial_id, "past_id": parent_id or None}`."""
+    # `HyperbandOracle.get_state()["brackets"]` is public, but its layout (keras-tuner's
+    # private `_brackets`) is not documented; which trials may still be promoted, so which
+    # checkpoints must stay, can only be read from it.
+    return oracle.get_state()["brackets"]
+
+
 def save_trial(oracle: keras_tuner.Oracle, trial: Any) -> None:
     """Writes a trial's `trial.json`, as `Oracle.end_trial` does."""
     # `Oracle._save_trial(trial)`: the only writer of `trial.json`; the public
