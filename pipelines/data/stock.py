@@ -94,6 +94,7 @@ def make_stock_features(
 
 def _window_dataset(rows: np.ndarray, targets: np.ndarray, lookback: int, batch_size: int,
                     ) -> Any:
+    """Windows of `lookback` rows, `batch_size` a batch, cached after their first epoch."""
     import keras
     import tensorflow as tf
 
@@ -133,7 +134,8 @@ class StockPipeline:
         moving_average_window: Days in the moving average of close.
         calendar: Add one-hot year, month and day features.
         log_returns: Add the day's log return as a feature.
-        batch_size: Batch size of the datasets; a hypermodel may re-batch them.
+        batch_size: Batch size of each split's `dataset`; a hypermodel that tunes its
+            batch size asks a split for its own (`Split.batched`).
         walk_forward: Window sizes for walk-forward folds.
         fill: Missing-value policy: `error`, `ffill` or `drop`.
         date_column: Date column of a CSV in a custom layout.
@@ -371,6 +373,6 @@ class _FittedWindows:
         return Split(
             name=name, targets=targets, actual=builder.next_close[last_inputs],
             index=dates[last_inputs + 1], anchor=builder.close[last_inputs],
-            make_dataset=functools.partial(_window_dataset, rows, targets, lookback,
-                                           builder.batch_size))
+            make_dataset=functools.partial(_window_dataset, rows, targets, lookback),
+            batch_size=builder.batch_size)
 
