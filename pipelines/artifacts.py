@@ -12,6 +12,7 @@ import joblib
 import keras
 import pandas as pd
 
+import hypermodels
 import tuners
 from pipelines import final_pick, final_retrain, importance, pareto, plots, refit, report
 from pipelines.config import Config
@@ -182,7 +183,8 @@ def _search_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.Dat
         return tuner.load_model(trial)
     keras.utils.set_random_seed(tuner.oracle.seed)
     model = tuner.hypermodel.build(trial.hyperparameters)
-    tuner.hypermodel.fit(trial.hyperparameters, model, **prepared.fit_kwargs(),
+    tuner.hypermodel.fit(trial.hyperparameters, model,
+                         **hypermodels.fit_data(tuner.hypermodel, prepared),
                          epochs=refit.refit_epochs(trials, trial.trial_id), verbose=0)
     return model
 

@@ -21,6 +21,7 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
+import hypermodels
 import tuners
 from hypermodels import registry as model_registry
 from pipelines import callbacks as trial_callbacks
@@ -152,7 +153,8 @@ def _search(config: Config, hypermodel: keras_tuner.HyperModel | None,
     quiet_known_warnings()
     try:
         if distribution is None:
-            tuner.search(**prepared.fit_kwargs(), epochs=config.tuner.max_epochs,
+            tuner.search(**hypermodels.fit_data(hypermodel, prepared),
+                         epochs=config.tuner.max_epochs,
                          callbacks=search_callbacks, shuffle=False,
                          verbose=1 if progress_bars else 0)
         else:
