@@ -200,13 +200,16 @@ def holds_arrays(data: Any) -> bool:
     """Whether `data` is arrays that `model.fit()` batches itself, not batches already.
 
     Arrays are NumPy arrays, backend tensors and pandas frames, or lists, tuples and dicts
-    of them; a `tf.data.Dataset`, a generator or a `keras.utils.PyDataset` yields batches.
-    The test needs no TensorFlow, so that the hypermodels run on any Keras backend.
+    of them (or of numbers); a `tf.data.Dataset`, a generator or a `keras.utils.PyDataset`
+    yields batches. Keras's own test of this is private (`keras.src`), and this one needs
+    no TensorFlow, so that the hypermodels run on any Keras backend.
     """
     if isinstance(data, (list, tuple)):
         return len(data) > 0 and all(holds_arrays(item) for item in data)
     if isinstance(data, dict):
         return len(data) > 0 and all(holds_arrays(item) for item in data.values())
+    if isinstance(data, numbers.Number):
+        return True
     return hasattr(data, "__array__") or keras.ops.is_tensor(data)
 
 

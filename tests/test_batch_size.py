@@ -23,6 +23,7 @@ import pytest
 from conftest import make_prices
 
 import hypermodels
+import hypermodels.base
 import tuners
 from pipelines import StockPipeline, WalkForward
 
@@ -180,6 +181,7 @@ import keras
 import keras_tuner
 import numpy as np
 import hypermodels
+import hypermodels.base
 
 hypermodel = hypermodels.LSTMHyperModel(input_shape=(8, 3), units=[4], batch_size=[16, 32])
 hp = keras_tuner.HyperParameters()
@@ -215,3 +217,17 @@ def test_arrays_are_batched_by_model_fit_with_the_tuned_batch_size():
                    callbacks=[counter], verbose=0)
 
     assert counter.runs == [{"steps": 3, "train": 3, "validation": 0}]
+
+
+def test_holds_arrays_tells_arrays_from_batches():
+    import pandas as pd
+    import tensorflow as tf
+
+    rows = np.zeros((4, 2), "float32")
+    arrays = [rows, [rows, rows], {"window": rows}, pd.DataFrame(rows), [[1.0, 2.0], [3.0]],
+              tf.constant(rows), keras.ops.convert_to_tensor(rows)]
+    batched = [tf.data.Dataset.from_tensor_slices(rows).batch(2), (row for row in rows),
+               None, [], {}]
+
+    assert [hypermodels.base.holds_arrays(data) for data in arrays] == [True] * 7
+    assert [hypermodels.base.holds_arrays(data) for data in batched] == [False] * 5
