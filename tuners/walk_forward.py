@@ -92,12 +92,12 @@ class WalkForwardMixin:
             callbacks += [keras.callbacks.ModelCheckpoint(
                 path, monitor=objective.name, mode=objective.direction, save_best_only=True,
                 save_weights_only=True) for path in kept]
-            # `EpochBudgetTuner._build_hypermodel` reads it to load this fold's parent.
             fold_kwargs = fold.fit_kwargs()
             if "batched_data" in kwargs:
                 # A hypermodel that applies its tuned batch size asks the data for it
                 # (`hypermodels.fit_data`): this fold's data, not the search's.
                 fold_kwargs["batched_data"] = fold.fit_kwargs
+            # `EpochBudgetTuner._build_hypermodel` reads it to load this fold's parent.
             self.active_fold = position
             try:
                 history = self._build_and_fit_model(
