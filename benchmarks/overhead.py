@@ -230,6 +230,7 @@ def run_plain(config: Any, prepared: Any, directory: pathlib.Path) -> Timings:
     import keras
     import keras_tuner
 
+    import hypermodels
     from pipelines.run.build import make_hypermodel
 
     tuner_config = config.tuner
@@ -256,7 +257,7 @@ def run_plain(config: Any, prepared: Any, directory: pathlib.Path) -> Timings:
     stopping = keras.callbacks.EarlyStopping(monitor=tuner_config.objective,
                                              patience=tuner_config.patience,
                                              mode=config.direction)
-    tuner.search(**prepared.fit_kwargs(), epochs=tuner_config.max_epochs,
+    tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=tuner_config.max_epochs,
                  callbacks=[stopping], shuffle=False, verbose=0)
     tuner.timings.total = time.perf_counter() - started
     return tuner.timings

@@ -1,5 +1,10 @@
 """What every ktlab hypermodel shares: range checks and the tuned batch size.
 
+Nothing here imports TensorFlow, so the hypermodels run on any Keras backend (the JAX
+extra included). The tuned batch size reaches the data in one place: `BatchSizeHyperModel.fit`
+asks the data for it (`batched_data`, which `fit_data` passes), or hands arrays to
+`model.fit(batch_size=...)`.
+
 A hypermodel's constructor takes its search space as plain numbers, so that a
 configuration file can override any range with a list: a continuous range is a pair
 `(min, max)` and a discrete set is a list of choices. The checks here turn a bad range
@@ -19,11 +24,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import keras_tuner
-import tensorflow as tf
 
 # Adam's usual learning rate, the value a fresh `HyperParameters()` builds with.
 DEFAULT_LEARNING_RATE_VALUE = 1e-3
@@ -191,39 +196,48 @@ def int_hyperparameter(
     return hp.Int(name, minimum, maximum)
 
 
-def rebatch(data: Any, batch_size: int, rows: int | None = None) -> Any:
-    """Re-batches a batched `tf.data.Dataset`, and leaves anything else as it is.
+def holds_arrays(data: Any) -> bool:
+    """Whether `data` is arrays that `model.fit()` batches itself, not batches already.
 
-    The pipeline caches its batched windows once per search; `rebatch` regroups the
-    cached elements without rebuilding them, so each trial can use its own batch size.
+    Arrays are NumPy arrays, backend tensors and pandas frames, or lists, tuples and dicts
+    of them (or of numbers); a `tf.data.Dataset`, a generator or a `keras.utils.PyDataset`
+    yields batches. Keras's own test of this is private (`keras.src`), and this one needs
+    no TensorFlow, so that the hypermodels run on any Keras backend.
+    """
+    if isinstance(data, (list, tuple)):
+        return len(data) > 0 and all(holds_arrays(item) for item in data)
+    if isinstance(data, dict):
+        return len(data) > 0 and all(holds_arrays(item) for item in data.values())
+    if isinstance(data, numbers.Number):
+        return True
+    return hasattr(data, "__array__") or keras.ops.is_tensor(data)
+
+
+def fit_data(hypermodel: keras_tuner.HyperModel, data: Any) -> dict[str, Any]:
+    """The data arguments of `tuner.search()`, or of `hypermodel.fit()`, for `hypermodel`.
+
+    Every hypermodel gets `data.fit_kwargs()`: `x` and `validation_data` at the data's own
+    batch size, which a plain `keras_tuner.HyperModel` passes to `model.fit()` as they
+    are. A `BatchSizeHyperModel` also gets `batched_data=data.fit_kwargs`, through which
+    its `fit` asks for the data at each trial's batch size.
+
+    ```python
+    tuner.search(**hypermodels.fit_data(tuner.hypermodel, prepared), epochs=10)
+    ```
 
     Args:
-        data: A batched dataset, or arrays (returned unchanged).
-        batch_size: The new batch size.
-        rows: Optional number of rows in `data`. Re-batching loses the dataset's
-            length, so Keras would warn that the input ran out of data at the end of the
-            first epoch; with `rows` the number of batches is known again.
+        hypermodel: The hypermodel that will train on the data.
+        data: An object whose `fit_kwargs(batch_size=None)` returns keyword arguments of
+            `model.fit()` (`x`, and `validation_data` if there is one) at that batch
+            size: a `pipelines.data.PreparedData` or one of its walk-forward folds.
 
     Returns:
-        The re-batched dataset, prefetched, or `data` itself.
+        Keyword arguments for `tuner.search()` or `hypermodel.fit()`.
     """
-    if not isinstance(data, tf.data.Dataset):
-        return data
-    rebatched = data.rebatch(batch_size)
-    if rows is not None:
-        batches = math.ceil(rows / batch_size)
-        rebatched = rebatched.apply(tf.data.experimental.assert_cardinality(batches))
-    return rebatched.prefetch(tf.data.AUTOTUNE)
-
-
-def count_rows(dataset: tf.data.Dataset) -> int:
-    """Counts the rows of a batched dataset by reading it once (which fills its cache)."""
-
-    def add_batch(count: tf.Tensor, element: Any) -> tf.Tensor:
-        first = tf.nest.flatten(element)[0]
-        return count + tf.cast(tf.shape(first)[0], tf.int64)
-
-    return int(dataset.reduce(tf.constant(0, tf.int64), add_batch))
+    kwargs = dict(data.fit_kwargs())
+    if isinstance(hypermodel, BatchSizeHyperModel):
+        kwargs["batched_data"] = data.fit_kwargs
+    return kwargs
 
 
 class BatchSizeHyperModel(keras_tuner.HyperModel):
@@ -232,6 +246,14 @@ class BatchSizeHyperModel(keras_tuner.HyperModel):
     Subclasses declare `batch_size` in `build()` with `self.declare_batch_size(hp)`,
     so that it is part of the search space from the first trial on: keras-tuner only
     learns of a hyperparameter declared in `fit()` after the first trial has run.
+
+    Its `fit` asks the data for each trial's batch size through `batched_data`, which
+    `fit_data` passes along with the data:
+
+    ```python
+    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_loss", max_trials=5)
+    tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=10)
+    ```
 
     Args:
         batch_size: The batch sizes to try.
@@ -251,8 +273,6 @@ class BatchSizeHyperModel(keras_tuner.HyperModel):
     ) -> None:
         super().__init__(name=name, tunable=tunable)
         self.batch_size = check_choices("batch_size", batch_size, positive_integers=True)
-        # Rows per dataset, counted once per search: every trial gets the same objects.
-        self._row_counts: dict[int, tuple[tf.data.Dataset, int]] = {}
 
     def declare_learning_rate(self, hp: keras_tuner.HyperParameters) -> float:
         """Declares (or reads) the log-uniform `learning_rate` from `self.learning_rate`.
@@ -272,42 +292,61 @@ class BatchSizeHyperModel(keras_tuner.HyperModel):
         """Declares (or reads) the `batch_size` hyperparameter."""
         return hp.Choice("batch_size", self.batch_size)
 
-    def fit(self, hp: keras_tuner.HyperParameters, model: Any, *args: Any, **kwargs: Any) -> Any:
+    def fit(
+        self,
+        hp: keras_tuner.HyperParameters,
+        model: Any,
+        *args: Any,
+        batched_data: Callable[[int], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Trains `model` with the trial's batch size, passing everything else to `fit()`.
 
-        A batched `tf.data.Dataset` (as `x` and as `validation_data`) is re-batched; for
-        arrays the batch size is passed to `model.fit()` instead, replacing any given.
+        The batch size is applied in one place, as keras-io's tuning guide does: either
+        `batched_data` builds the data at that size, or, for arrays, `model.fit()` batches
+        them with `batch_size=`. A dataset given without `batched_data` keeps its own
+        batches, which is only right when the search space holds one batch size.
+
+        Args:
+            hp: The trial's hyperparameters.
+            model: The model that `build(hp)` returned.
+            *args: Passed to `model.fit()`; the first is `x`.
+            batched_data: A function that takes a batch size and returns the data at that
+                size as `model.fit()` keyword arguments (`x`, `validation_data`), which
+                replace any given: `prepared.fit_kwargs` of a
+                `pipelines.data.PreparedData`, which builds each size once and caches it.
+                `fit_data(hypermodel, prepared)` passes it.
+            **kwargs: Passed to `model.fit()`.
 
         Returns:
             The `keras.callbacks.History` of `model.fit()`.
+
+        Raises:
+            ValueError: If the data comes in batches (not arrays) without `batched_data`
+                while the search space holds several batch sizes, so the trial's could
+                not be applied.
         """
         batch_size = self.declare_batch_size(hp)
         args = list(args)
-        if args:
-            args[0] = self._rebatch(args[0], batch_size)
-        elif "x" in kwargs:
-            kwargs["x"] = self._rebatch(kwargs["x"], batch_size)
+        if batched_data is not None:
+            data = dict(batched_data(batch_size))
+            if args:
+                args[0] = data.pop("x")
+            kwargs.update(data)
         training_data = args[0] if args else kwargs.get("x")
-        if "validation_data" in kwargs:
-            kwargs["validation_data"] = self._rebatch(kwargs["validation_data"], batch_size)
-        if isinstance(training_data, tf.data.Dataset):
-            # Keras refuses `batch_size` with a dataset, which carries its own, and ignores
-            # `shuffle` with a warning on every trial: a dataset is shuffled, if at all,
-            # where it is built.
-            kwargs.pop("batch_size", None)
-            kwargs.setdefault("shuffle", False)
-        else:
+        if holds_arrays(training_data):
             kwargs["batch_size"] = batch_size
+            return model.fit(*args, **kwargs)
+        if batched_data is None and len(self.batch_size) > 1:
+            raise ValueError(
+                f"{type(self).__name__} tunes batch_size over {self.batch_size}, but its data "
+                f"comes already batched; pass batched_data (for example "
+                f"tuner.search(**hypermodels.fit_data(hypermodel, prepared))), arrays, or "
+                f"a single batch_size"
+            )
+        # Keras ignores `batch_size` with batched data, which carries its own, and ignores
+        # `shuffle` with a warning on every trial: such data is shuffled, if at all, where
+        # it is built.
+        kwargs.pop("batch_size", None)
+        kwargs.setdefault("shuffle", False)
         return model.fit(*args, **kwargs)
-
-    def _rebatch(self, data: Any, batch_size: int) -> Any:
-        if not isinstance(data, tf.data.Dataset):
-            return data
-        if data.cardinality() == tf.data.INFINITE_CARDINALITY:
-            # A repeated dataset cannot be counted; `steps_per_epoch` bounds its epochs.
-            return rebatch(data, batch_size)
-        known = self._row_counts.get(id(data))
-        if known is None or known[0] is not data:
-            known = (data, count_rows(data))
-            self._row_counts[id(data)] = known
-        return rebatch(data, batch_size, rows=known[1])

@@ -46,7 +46,7 @@ class DenseHyperModel(base.BatchSizeHyperModel):
                                  num_layers=[1, 2], optimizers=["adam"])
     tuner = keras_tuner.BayesianOptimization(hypermodel, objective="val_accuracy",
                                              max_trials=10)
-    tuner.search(train_dataset, validation_data=validation_dataset, epochs=20)
+    tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=20)
     ```
 
     Args:

@@ -41,7 +41,7 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
     hypermodel = LSTMHyperModel(input_shape=(30, 5), units=[32, 64], num_layers=[1, 2],
                                 lookbacks=[10, 20, 30])
     tuner = keras_tuner.RandomSearch(hypermodel, objective="val_loss", max_trials=5)
-    tuner.search(train_dataset, validation_data=validation_dataset, epochs=10)
+    tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=10)
     ```
 
     Args:

@@ -118,14 +118,23 @@ def test_fit_trains_with_the_tuned_batch_size() -> None:
     model, hp = build_with(hypermodel, batch_size=8)
     counter = BatchCounter()
 
+    asked = []
+
+    def batched_data(batch_size: int) -> dict[str, tf.data.Dataset]:
+        asked.append(batch_size)
+        return {"x": sine_windows(48, batch_size=batch_size),
+                "validation_data": sine_windows(16, batch_size=batch_size)}
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = hypermodel.fit(hp, model, x=sine_windows(48, batch_size=16),
                                  validation_data=sine_windows(16, batch_size=16), epochs=2,
-                                 callbacks=[counter], verbose=0)
+                                 callbacks=[counter], verbose=0, batched_data=batched_data)
 
+    assert asked == [8]
     assert counter.batches == 2 * 48 // 8
-    # The re-batched dataset keeps a known length, so Keras does not guess it.
+    # The data built at the trial's batch size has a known length, so Keras does not
+    # guess it.
     assert not [warning for warning in caught if "ran out of data" in str(warning.message)]
     assert set(history.history) == {"loss", "mae", "rmse", "val_loss", "val_mae", "val_rmse"}
 

@@ -124,6 +124,53 @@ def test_walk_forward_folds_train_before_validating(prices):
     assert sorted(folds[0].fit_kwargs()) == ["validation_data", "x"]
 
 
+def test_a_split_builds_each_batch_size_once_with_a_known_length(prices):
+    prepared = tiny_pipeline().prepare(prices)
+    train = prepared.splits["train"]
+    samples = len(train)
+
+    assert samples == 106
+    assert train.dataset is train.batched(8)
+    assert train.batched(16) is train.batched(16)
+    assert train.batched(16) is not train.batched(32)
+    # The length is known from the samples, without reading the dataset.
+    assert int(train.batched(16).cardinality()) == 7
+    assert int(train.batched(32).cardinality()) == 4
+    assert [len(inputs) for inputs, _ in train.batched(32)] == [32, 32, 32, 10]
+    inputs, targets = batches(train.batched(32))
+    np.testing.assert_allclose(targets, train.targets)
+    np.testing.assert_allclose(inputs, batches(train.batched(16))[0])
+    kwargs = prepared.fit_kwargs(batch_size=16)
+    assert kwargs["x"] is train.batched(16)
+    assert kwargs["validation_data"] is prepared.splits["validation"].batched(16)
+    fold = prepared.folds()[0]
+    assert fold.fit_kwargs(32)["x"] is fold.train.batched(32)
+    assert int(fold.fit_kwargs(32)["validation_data"].cardinality()) == 1
+    with pytest.raises(ConfigError, match=r"batch_size must be a whole number >= 1, got 0"):
+        train.batched(0)
+
+
+def test_refit_data_gives_training_rows_only_at_any_batch_size(prices):
+    refit = tiny_pipeline().prepare(prices).refit_data()
+    kwargs = refit.fit_kwargs(batch_size=64)
+
+    assert sorted(kwargs) == ["x"]
+    assert len(refit.splits["train"]) == 106 + 20
+    assert int(kwargs["x"].cardinality()) == 2
+
+
+def test_tabular_splits_batch_at_any_size_and_shuffle_training_rows():
+    train = TabularPipeline("diabetes", batch_size=16).prepare().splits["train"]
+
+    assert train.dataset is train.batched(16)
+    assert int(train.batched(100).cardinality()) == 3
+    sizes = [len(inputs) for inputs, _ in train.batched(100)]
+    assert sizes == [100, 100, 82]
+    targets = batches(train.batched(100))[1].reshape(-1)
+    np.testing.assert_allclose(np.sort(targets), np.sort(train.targets.reshape(-1)))
+    assert not np.allclose(targets, train.targets.reshape(-1))
+
+
 def test_persistence_baseline_by_hand():
     prices = make_prices(60)
     prepared = tiny_pipeline(test_size=12, validation_size=12,

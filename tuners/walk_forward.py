@@ -75,7 +75,7 @@ class WalkForwardMixin:
         original_callbacks = kwargs.pop("callbacks", None) or []
         shared_kwargs = {
             name: value for name, value in kwargs.items()
-            if name not in ("x", "y", "validation_data")
+            if name not in ("x", "y", "validation_data", "batched_data")
         }
         fold_metrics = []
         for position, fold in enumerate(self.folds):
@@ -92,11 +92,16 @@ class WalkForwardMixin:
             callbacks += [keras.callbacks.ModelCheckpoint(
                 path, monitor=objective.name, mode=objective.direction, save_best_only=True,
                 save_weights_only=True) for path in kept]
+            fold_kwargs = fold.fit_kwargs()
+            if "batched_data" in kwargs:
+                # A hypermodel that applies its tuned batch size asks the data for it
+                # (`hypermodels.fit_data`): this fold's data, not the search's.
+                fold_kwargs["batched_data"] = fold.fit_kwargs
             # `EpochBudgetTuner.build_model` reads it to load this fold's parent.
             self.active_fold = position
             try:
                 history = self.build_and_fit(
-                    trial, **shared_kwargs, **fold.fit_kwargs(), callbacks=callbacks
+                    trial, **shared_kwargs, **fold_kwargs, callbacks=callbacks
                 )
             finally:
                 self.active_fold = None

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     import sklearn.compose
     import sklearn.preprocessing
 
+# The batch size of a split's `dataset` when its pipeline names none.
+DEFAULT_BATCH_SIZE = 32
+
 # scikit-learn (with the SciPy it loads) takes about a second to import, so it is
 # imported where a fit happens: a file that fails its checks is reported before that.
 
@@ -37,6 +40,17 @@ if TYPE_CHECKING:
 class Split:
     """One split's samples: how to build its dataset, and its targets in both units.
 
+    The split owns its batching: `batched(batch_size)` builds the split's `tf.data.Dataset`
+    at that batch size once, cached and prefetched, and hands out the same object each
+    time it is asked again, so a search whose trials tune the batch size reads each size
+    from memory after its first epoch. `dataset` is the split at the pipeline's own
+    `batch_size`.
+
+    ```python
+    split = prepared.splits["train"]
+    assert split.batched(64) is split.batched(64)
+    ```
+
     Attributes:
         name: `train`, `validation` or `test`.
         targets: Scaled targets as the model sees them.
@@ -44,6 +58,9 @@ class Split:
         index: The date (stocks: the day being forecast) or row label of each sample.
         anchor: For stocks, the last known close before each forecast day (the naive
             persistence forecast, and the base that a forecast return applies to).
+        make_dataset: Builds the split's cached, prefetched dataset at the batch size it
+            is given.
+        batch_size: The batch size of `dataset`: the pipeline's `batch_size`.
     """
 
     name: str
@@ -51,12 +68,36 @@ class Split:
     actual: np.ndarray
     index: pd.Index
     anchor: np.ndarray | None
-    make_dataset: Callable[[], Any] = dataclasses.field(repr=False)
+    make_dataset: Callable[[int], Any] = dataclasses.field(repr=False)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    _datasets: dict[int, Any] = dataclasses.field(default_factory=dict, init=False,
+                                                  repr=False, compare=False)
 
-    @functools.cached_property
+    @property
     def dataset(self) -> Any:
-        """The split as a batched, cached, prefetched `tf.data.Dataset`, built once."""
-        return self.make_dataset()
+        """The split at the pipeline's batch size, built once (see `batched`)."""
+        return self.batched(self.batch_size)
+
+    def batched(self, batch_size: int | None = None) -> Any:
+        """The split as a `tf.data.Dataset` of `batch_size` samples a batch, built once per size.
+
+        Each size is built from the split's arrays, so its length, ceil(samples /
+        batch_size) batches, is known without reading it.
+
+        Args:
+            batch_size: Samples per batch; by default the pipeline's `batch_size`.
+
+        Returns:
+            The cached, prefetched dataset; the same object every time for one size.
+
+        Raises:
+            ConfigError: If `batch_size` is not a whole number >= 1.
+        """
+        batch_size = positive_int("batch_size",
+                                  self.batch_size if batch_size is None else batch_size)
+        if batch_size not in self._datasets:
+            self._datasets[batch_size] = self.make_dataset(batch_size)
+        return self._datasets[batch_size]
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -110,10 +151,19 @@ class PreparedData:
     make_refit: Callable[[], PreparedData] | None = dataclasses.field(default=None, repr=False)
     references: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
-    def fit_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments for `tuner.search()`: training and validation data only."""
-        return {"x": self.splits["train"].dataset,
-                "validation_data": self.splits["validation"].dataset}
+    def fit_kwargs(self, batch_size: int | None = None) -> dict[str, Any]:
+        """The keyword arguments for `tuner.search()`: training and validation data only.
+
+        Args:
+            batch_size: Samples per batch; by default the pipeline's `batch_size`. A
+                hypermodel that tunes its batch size asks for its trial's size here
+                (`hypermodels.fit_data` hands it this method).
+
+        Returns:
+            `x`, and `validation_data` unless the data has no validation split (as
+            `refit_data()` has not), each a `tf.data.Dataset` built once per batch size.
+        """
+        return _fit_kwargs(self.splits["train"], self.splits.get("validation"), batch_size)
 
     @functools.cached_property
     def _folds(self) -> list[Fold]:
@@ -194,9 +244,17 @@ class Fold:
     preprocessor: sklearn.compose.ColumnTransformer
     target_scaler: sklearn.preprocessing.StandardScaler
 
-    def fit_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments for `model.fit()` on this fold."""
-        return {"x": self.train.dataset, "validation_data": self.validation.dataset}
+    def fit_kwargs(self, batch_size: int | None = None) -> dict[str, Any]:
+        """The keyword arguments for `model.fit()` on this fold, as `PreparedData.fit_kwargs`."""
+        return _fit_kwargs(self.train, self.validation, batch_size)
+
+
+def _fit_kwargs(train: Split, validation: Split | None, batch_size: int | None,
+                ) -> dict[str, Any]:
+    kwargs = {"x": train.batched(batch_size)}
+    if validation is not None:
+        kwargs["validation_data"] = validation.batched(batch_size)
+    return kwargs
 
 
 def score(task: str, actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -28,8 +28,9 @@ TASKS = ("auto", "regression", "classification")
 # imported where a fit happens: a file that fails its checks is reported before that.
 
 
-def _row_dataset(rows: np.ndarray, targets: np.ndarray, batch_size: int,
-                 shuffle_seed: int | None = None) -> Any:
+def _row_dataset(rows: np.ndarray, targets: np.ndarray, shuffle_seed: int | None,
+                 batch_size: int) -> Any:
+    """Rows in batches of `batch_size`; the training rows are shuffled every epoch."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((rows, targets)).cache()
@@ -59,7 +60,7 @@ class TabularPipeline:
         test_size: Fraction of rows held out for the final test.
         validation_size: Fraction of the remaining rows used for validation.
         seed: Seed of the shuffled split.
-        batch_size: Batch size of the datasets.
+        batch_size: Batch size of each split's `dataset` (see `Split.batched`).
         fill: Rows of a CSV with missing values: `error` or `drop`.
     """
 
@@ -187,8 +188,9 @@ class TabularPipeline:
                 name=split_name, targets=model_targets[ordered], actual=labels[ordered],
                 index=table.index[ordered], anchor=None,
                 make_dataset=functools.partial(
-                    _row_dataset, rows[ordered], model_targets[ordered], self.batch_size,
-                    self.seed if split_name == "train" else None))
+                    _row_dataset, rows[ordered], model_targets[ordered],
+                    self.seed if split_name == "train" else None),
+                batch_size=self.batch_size)
         return preprocessor, target_scaler, splits
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 
+import hypermodels
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.errors import ConfigError
@@ -106,7 +107,8 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
             recycling.stop_after(tuner, recycle_after)
             LOGGER.info(f"ktlab: worker {distribution.tuner_id} of the chief at "
                         f"{distribution.address}; run directory {run_dir}")
-            tuner.search(**prepared.fit_kwargs(), epochs=config.tuner.max_epochs,
+            tuner.search(**hypermodels.fit_data(hypermodel, prepared),
+                         epochs=config.tuner.max_epochs,
                          callbacks=search_callbacks, shuffle=False, verbose=0)
     except grpc.RpcError as error:
         raise distributed.chief_error(distribution, error) from None

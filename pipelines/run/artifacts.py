@@ -16,6 +16,7 @@ import joblib
 import keras
 import pandas as pd
 
+import hypermodels
 import tuners
 from pipelines.config import Config
 from pipelines.data import PreparedData, references, score
@@ -191,7 +192,8 @@ def _search_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.Dat
         return tuner.load_model(trial)
     keras.utils.set_random_seed(tuner.oracle.seed)
     model = tuner.hypermodel.build(trial.hyperparameters)
-    tuner.hypermodel.fit(trial.hyperparameters, model, **prepared.fit_kwargs(),
+    tuner.hypermodel.fit(trial.hyperparameters, model,
+                         **hypermodels.fit_data(tuner.hypermodel, prepared),
                          epochs=refit.refit_epochs(trials, trial.trial_id), verbose=0)
     return model
 

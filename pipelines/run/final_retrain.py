@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+import hypermodels
 from pipelines.config import Config
 from pipelines.data import PreparedData
 from pipelines.run import final_pick, refit, selection
@@ -101,7 +102,8 @@ def _train(hypermodel: Any, hyperparameters: Any, prepared: PreparedData, epochs
     epoch (NaN if it diverged)."""
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hyperparameters)
-    history = hypermodel.fit(hyperparameters, model, **prepared.fit_kwargs(), epochs=epochs,
+    history = hypermodel.fit(hyperparameters, model,
+                             **hypermodels.fit_data(hypermodel, prepared), epochs=epochs,
                              verbose=0, shuffle=False)
     value = float((history.history.get(objective) or [math.nan])[-1])
     return model, value if math.isfinite(value) else math.nan

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+import hypermodels
 from pipelines.data import PreparedData
 
 
@@ -68,7 +69,7 @@ def refit(hypermodel: Any, hyperparameters: Any, prepared: PreparedData, epochs:
     data = prepared.refit_data()
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hyperparameters)
-    history = hypermodel.fit(hyperparameters, model, x=data.splits["train"].dataset,
+    history = hypermodel.fit(hyperparameters, model, **hypermodels.fit_data(hypermodel, data),
                              epochs=epochs, verbose=0, shuffle=False)
     losses = [float(value) for value in history.history.get("loss", [])]
     return Refit(model=model, data=data, epochs=epochs, losses=losses)

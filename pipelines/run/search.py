@@ -25,6 +25,7 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
+import hypermodels
 import tuners
 from hypermodels import registry as model_registry
 from pipelines.config import Config
@@ -149,7 +150,9 @@ def search_here(tuner: Any, data: PreparedData, config: Config,
             a row (`trials.csv` then says why).
     """
     try:
-        tuner.search(**data.fit_kwargs(), epochs=config.tuner.max_epochs,
+        # The hypermodel asks the data for each trial's tuned batch size (`fit_data`).
+        tuner.search(**hypermodels.fit_data(tuner.hypermodel, data),
+                     epochs=config.tuner.max_epochs,
                      callbacks=list(callbacks), shuffle=False,
                      verbose=1 if progress_bars else 0)
     except RuntimeError as error:
