@@ -187,26 +187,27 @@ class DenseHyperModel(base.BatchSizeHyperModel):
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         return model
 
+    def metrics(self) -> list[keras.metrics.Metric]:
+        """The metrics every model reports besides its loss, known without building one."""
+        if self.task == "regression":
+            return [keras.metrics.MeanAbsoluteError(name="mae"),
+                    keras.metrics.RootMeanSquaredError(name="rmse")]
+        if self.n_classes == 2:
+            return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
     def _head(self, features: keras.KerasTensor) -> tuple[keras.KerasTensor, keras.losses.Loss,
                                                            list[keras.metrics.Metric]]:
         if self.task == "regression":
             outputs = keras.layers.Dense(1, name="prediction")(features)
-            return outputs, keras.losses.MeanSquaredError(), [
-                keras.metrics.MeanAbsoluteError(name="mae"),
-                keras.metrics.RootMeanSquaredError(name="rmse"),
-            ]
+            return outputs, keras.losses.MeanSquaredError(), self.metrics()
         if self.n_classes == 2:
             outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(features)
-            return outputs, keras.losses.BinaryCrossentropy(), [
-                keras.metrics.BinaryAccuracy(name="accuracy"),
-                keras.metrics.AUC(name="auc"),
-            ]
+            return outputs, keras.losses.BinaryCrossentropy(), self.metrics()
         outputs = keras.layers.Dense(self.n_classes, activation="softmax", name="probabilities")(
             features
         )
-        return outputs, keras.losses.SparseCategoricalCrossentropy(), [
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-        ]
+        return outputs, keras.losses.SparseCategoricalCrossentropy(), self.metrics()
 
 
 def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, ...]:

@@ -151,12 +151,16 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
             loss=keras.losses.MeanSquaredError(),
-            metrics=[
-                keras.metrics.MeanAbsoluteError(name="mae"),
-                keras.metrics.RootMeanSquaredError(name="rmse"),
-            ],
+            metrics=self.metrics(),
         )
         return model
+
+    def metrics(self) -> list[keras.metrics.Metric]:
+        """The metrics every model reports besides its loss, known without building one."""
+        return [
+            keras.metrics.MeanAbsoluteError(name="mae"),
+            keras.metrics.RootMeanSquaredError(name="rmse"),
+        ]
 
 
 def _check_window_shape(input_shape: Sequence[int]) -> tuple[int, int]:

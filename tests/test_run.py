@@ -233,3 +233,56 @@ def test_oracle_options_from_a_config_file(tiny_stock_flags, tmp_path, capsys):
     assert error.startswith("ktlab: error: tuner settings: ")
     assert "population" in error
     assert not (tmp_path / "runs" / "ga2").exists()
+
+
+def test_a_search_builds_its_tuner_once(tiny_stock_flags, monkeypatch):
+    import tuners
+
+    built = []
+    real_build_tuner = tuners.build_tuner
+
+    def counted(*args, **kwargs):
+        built.append(args[0])
+        return real_build_tuner(*args, **kwargs)
+
+    monkeypatch.setattr(tuners, "build_tuner", counted)
+    assert main(["tune", *tiny_stock_flags, "--tuner", "random", "--max-trials", "2",
+                 "--max-epochs", "1", "--no-refit"]) == 0
+    assert built == ["random"]
+
+
+def test_the_objective_is_checked_without_building_a_model(monkeypatch):
+    from hypermodels.lstm import LSTMHyperModel
+    from pipelines.errors import ConfigError
+    from pipelines.run import search
+
+    def refused(self, hp):
+        raise AssertionError("the objective check built a model")
+
+    hypermodel = LSTMHyperModel(input_shape=(5, 3))
+    monkeypatch.setattr(LSTMHyperModel, "build", refused)
+    search.check_search(load_config(None, {"tuner": {"objective": "val_rmse"}}), hypermodel)
+    with pytest.raises(ConfigError) as error:
+        search.check_search(load_config(None, {"tuner": {"objective": "val_auc",
+                                                         "direction": "max"}}), hypermodel)
+    assert str(error.value) == ("objective 'val_auc' is not a metric of the lstm model; use one "
+                                "of val_loss, val_mae, val_rmse, loss, mae, rmse")
+
+
+@pytest.mark.parametrize(("model", "arguments", "names"), [
+    ("lstm", {"input_shape": (5, 3)}, ["mae", "rmse"]),
+    ("dense", {"input_shape": (4,), "task": "regression"}, ["mae", "rmse"]),
+    ("dense", {"input_shape": (4,), "task": "classification", "n_classes": 2},
+     ["accuracy", "auc"]),
+    ("dense", {"input_shape": (4,), "task": "classification", "n_classes": 3}, ["accuracy"]),
+])
+def test_a_hypermodels_declared_metrics_are_those_its_models_report(model, arguments, names):
+    import keras_tuner
+
+    from hypermodels import registry
+    from pipelines.run.search import metric_names
+
+    hypermodel = registry.MODELS[model].hypermodel_class(**arguments)
+    declared = [metric.name for metric in hypermodel.metrics()]
+    assert declared == names
+    assert metric_names(hypermodel.build(keras_tuner.HyperParameters())) == names

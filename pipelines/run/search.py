@@ -248,14 +248,18 @@ def check_search(config: Config, hypermodel: Any) -> None:
     """Refuses settings the tuner or the model would refuse, before anything is written.
 
     The objective must be one of the model's metrics; the tuner's own checks run when it is
-    built (`build_tuner`).
+    built (`build_tuner`). A hypermodel with a `metrics()` method (ktlab's) names them
+    without a model being built; any other is built once, with default hyperparameters.
 
     Raises:
         ConfigError: Naming the setting and the fix.
     """
 
-    model = hypermodel.build(keras_tuner.HyperParameters())
-    metrics = ["loss", *metric_names(model)]
+    declared = getattr(hypermodel, "metrics", None)
+    if callable(declared):
+        metrics = ["loss", *(metric.name for metric in declared())]
+    else:
+        metrics = ["loss", *metric_names(hypermodel.build(keras_tuner.HyperParameters()))]
     objective = config.tuner.objective
     allowed = [*(f"val_{name}" for name in metrics), *metrics]
     if objective not in allowed:
