@@ -69,13 +69,13 @@ def hyperband(tmp_path, hypermodel, keep_models: bool = True,
     tuner = tuners.build_tuner("hyperband", hypermodel, directory=tmp_path, max_epochs=4,
                                factor=2, seed=11, keep_models=keep_models)
     if kept_counts is not None:
-        retain = tuner.kept_models.retain
+        retain = tuner.epoch_budget.kept_models.retain
 
         def retain_and_count(*args, **kwargs) -> None:
             retain(*args, **kwargs)
-            kept_counts.append(len(tuner.kept_models))
+            kept_counts.append(len(tuner.epoch_budget.kept_models))
 
-        tuner.kept_models.retain = retain_and_count
+        tuner.epoch_budget.kept_models.retain = retain_and_count
     TRAIN_STARTS.clear()
     tuner.search(x=table(), validation_data=validation or table(32, seed=1), epochs=4,
                  callbacks=[*tuners.default_callbacks(patience=10), NoteTrainStart()], verbose=0)

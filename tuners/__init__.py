@@ -16,33 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tuners.errors import HistoryFileError, TunerConfigError
-    from tuners.factory import (
-        EpochBudgetTuner,
-        HistoryTuner,
-        build_tuner,
-        default_callbacks,
-        make_objective,
-    )
+    from tuners.factory import build_tuner, default_callbacks, make_objective
     from tuners.objectives import best_trial_id, objective_direction, oracle_best_trial_id
-    from tuners.recorder import HistoryMixin
     from tuners.records import load_histories, load_trials
     from tuners.registry import TUNERS, TunerSpec
+    from tuners.tuner import Tuner
 
-# The factory and the recorder import TensorFlow (seconds); the registry, the records'
+# The factory and the tuner import TensorFlow (seconds); the registry, the records'
 # readers, `tuners.schedule` and `tuners.errors` need none of it, so every export loads on
 # first use.
 _EXPORTS = {
     "TUNERS": "tuners.registry",
     "TunerSpec": "tuners.registry",
-    "EpochBudgetTuner": "tuners.factory",
-    "HistoryTuner": "tuners.factory",
+    "Tuner": "tuners.tuner",
     "build_tuner": "tuners.factory",
     "default_callbacks": "tuners.factory",
     "make_objective": "tuners.factory",
     "objective_direction": "tuners.objectives",
     "best_trial_id": "tuners.objectives",
     "oracle_best_trial_id": "tuners.objectives",
-    "HistoryMixin": "tuners.recorder",
     "load_histories": "tuners.records",
     "load_trials": "tuners.records",
     "HistoryFileError": "tuners.errors",
@@ -51,10 +43,8 @@ _EXPORTS = {
 
 __all__ = [
     "TUNERS",
-    "EpochBudgetTuner",
     "HistoryFileError",
-    "HistoryMixin",
-    "HistoryTuner",
+    "Tuner",
     "TunerConfigError",
     "TunerSpec",
     "best_trial_id",

@@ -8,7 +8,7 @@
   builds the prediction function). It is measured on the machine the trial runs on, with
   whatever else that machine is doing at the time, so compare it within one run.
 
-`tuners.recorder.HistoryMixin` measures each trained model at the end of its training and
+`tuners.tuner.Tuner` measures each trained model at the end of its training and
 adds the values to the metrics keras-tuner reports to the oracle (`with_measures`).
 """
 

@@ -1,17 +1,18 @@
 """Walk-forward validation inside a keras-tuner trial: one model per fold.
 
-`HistoryMixin` (in `tuners.recorder`) inherits this: with `validation="walk_forward"`,
-each trial trains a model on every fold's data (which replaces any `x`, `y` or
-`validation_data` given to `search()`), its score is the mean over folds of each fold's
-best objective value among the epochs the trial trained, and the weights kept for
-`get_best_models()` are those of the last fold, the one nearest the present.
+`WalkForward` is the trial runner that `tuners.tuner.Tuner` holds with
+`validation="walk_forward"` (`Holdout`, in `tuners.holdout`, is the other): each trial
+trains a model on every fold's data (which replaces any `x`, `y` or `validation_data`
+given to `search()`), its score is the mean over folds of each fold's best objective value
+among the epochs the trial trained, and the weights kept for `get_best_models()` are those
+of the last fold, the one nearest the present.
 
-A tuner that continues configurations from their checkpoints (Hyperband, BOHB, ASHA:
-`tuners.tuner_classes.EpochBudgetTuner`) does so fold by fold: each trial also keeps one
-checkpoint per fold, `trial_<id>/checkpoint_fold<k>.weights.h5` (that fold's best epoch,
-as keras-tuner keeps for a holdout trial), and a promoted trial's fold k starts from its
-parent's fold-k checkpoint at epoch `tuner/initial_epoch`, trains to `tuner/epochs`, and
-is scored on those epochs, so the folds' epochs add up as they do with holdout data.
+A tuner that continues configurations from their checkpoints (Hyperband, BOHB, ASHA: one
+with an `epoch_budget`, `tuners.epoch_budget`) does so fold by fold: each trial also keeps
+one checkpoint per fold, `trial_<id>/checkpoint_fold<k>.weights.h5` (that fold's best
+epoch, as keras-tuner keeps for a holdout trial), and a promoted trial's fold k starts from
+its parent's fold-k checkpoint at epoch `tuner/initial_epoch`, trains to `tuner/epochs`,
+and is scored on those epochs, so the folds' epochs add up as they do with holdout data.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import keras
 
+from tuners import holdout
 from tuners.errors import TunerConfigError
 from tuners.records import to_float
 
@@ -53,25 +55,65 @@ class TrialEpochCallback(keras.callbacks.Callback):
         self.tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
 
 
-class WalkForwardMixin:
-    """Trains a trial on each walk-forward fold and writes the mean curve over folds.
+def make_runner(validation: str, folds: Sequence[Any] | None,
+                executions_per_trial: int = 1) -> holdout.Holdout | WalkForward:
+    """The trial runner of a validation: `Holdout`, or `WalkForward` over `folds`.
 
-    It expects the attributes `HistoryMixin` sets: `folds`, `_recording` and `_write`.
-    A tuner whose trials continue a parent trial's checkpoints sets
-    `continues_checkpoints = True`: it then keeps a checkpoint per fold, and while a fold
-    trains, `active_fold` holds its position so that the tuner loads the parent's
-    checkpoint of that fold.
+    Raises:
+        TunerConfigError: For an unknown validation, walk-forward without folds, or
+            walk-forward with more than one execution per trial.
+    """
+    if validation not in VALIDATIONS:
+        raise TunerConfigError(
+            f"unknown validation {validation!r}; use one of {', '.join(VALIDATIONS)}"
+        )
+    if validation == "walk_forward":
+        check_folds(folds)
+        if executions_per_trial != 1:
+            raise TunerConfigError(
+                "walk-forward validation already trains one model per fold; set "
+                "executions_per_trial to 1"
+            )
+        return WalkForward(folds)
+    if folds is not None:
+        raise TunerConfigError(
+            "folds are only used with validation='walk_forward'; pass folds=None for "
+            "holdout validation"
+        )
+    return holdout.Holdout()
+
+
+def fold_checkpoint_path(tuner: Any, trial_id: str, position: int) -> str:
+    """Where the checkpoint of the fold at `position` of trial `trial_id` is kept."""
+    return os.path.join(tuner.get_trial_dir(trial_id), FOLD_CHECKPOINT.format(fold=position))
+
+
+class WalkForward:
+    """Trains a trial on each walk-forward fold; the trial's score is the mean over folds.
+
+    While a fold trains, `active_fold` holds its position, so that a tuner continuing a
+    parent trial (`tuners.epoch_budget.EpochBudget`) loads the parent's checkpoint of
+    that fold.
+
+    Args:
+        folds: Objects with `fit_kwargs()` (returning `x` and `validation_data`) and,
+            optionally, `index`.
     """
 
-    continues_checkpoints = False
-    active_fold: int | None = None
+    name = "walk_forward"
 
-    def fold_checkpoint_fname(self, trial_id: str, position: int) -> str:
-        """Where the checkpoint of the fold at `position` of trial `trial_id` is kept."""
-        return os.path.join(self.get_trial_dir(trial_id), FOLD_CHECKPOINT.format(fold=position))
+    def __init__(self, folds: Sequence[Any]) -> None:
+        self.folds = list(folds)
+        self.active_fold: int | None = None
 
-    def _run_walk_forward_trial(self, trial: Any, **kwargs: Any) -> dict[str, float]:
-        objective = self.oracle.objective
+    def run_trial(self, tuner: Any, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """Trains one model per fold; returns the mean over folds of each best-epoch metric.
+
+        Positional arguments are ignored, as are `x`, `y` and `validation_data`: each fold
+        brings its own data.
+        """
+        objective = tuner.oracle.objective
+        recording = tuner.recording
         original_callbacks = kwargs.pop("callbacks", None) or []
         shared_kwargs = {
             name: value for name, value in kwargs.items()
@@ -79,52 +121,51 @@ class WalkForwardMixin:
         }
         fold_metrics = []
         for position, fold in enumerate(self.folds):
-            self._recording.fold = getattr(fold, "index", position)
-            callbacks = self.copy_callbacks(original_callbacks)
-            self.configure_tensorboard(callbacks, trial, position)
-            callbacks.append(TrialEpochCallback(self, trial))
+            recording.fold = getattr(fold, "index", position)
+            callbacks = tuner.copy_callbacks(original_callbacks)
+            tuner.configure_tensorboard(callbacks, trial, position)
+            callbacks.append(TrialEpochCallback(tuner, trial))
             kept = []
-            if self.continues_checkpoints:
-                kept.append(self.fold_checkpoint_fname(trial.trial_id, position))
+            if tuner.epoch_budget is not None:
+                kept.append(fold_checkpoint_path(tuner, trial.trial_id, position))
             if position == len(self.folds) - 1:
                 # The last fold's model, trained nearest the present, is the one kept.
-                kept.append(self.checkpoint_path(trial.trial_id))
+                kept.append(tuner.checkpoint_path(trial.trial_id))
             callbacks += [keras.callbacks.ModelCheckpoint(
                 path, monitor=objective.name, mode=objective.direction, save_best_only=True,
                 save_weights_only=True) for path in kept]
-            # `EpochBudgetTuner.build_model` reads it to load this fold's parent.
+            # `EpochBudget.build_model` reads it to load this fold's parent.
             self.active_fold = position
             try:
-                history = self.build_and_fit(
+                history = tuner.build_and_fit(
                     trial, **shared_kwargs, **fold.fit_kwargs(), callbacks=callbacks
                 )
             finally:
                 self.active_fold = None
             fold_metrics.append(_best_epoch_metrics(history.history, objective))
-        self._recording.fold_scores = [metrics[objective.name] for metrics in fold_metrics]
+        recording.fold_scores = [metrics[objective.name] for metrics in fold_metrics]
         shared_names = [name for name in fold_metrics[0]
                         if all(name in metrics for metrics in fold_metrics)]
         return {name: statistics.fmean(metrics[name] for metrics in fold_metrics)
                 for name in shared_names}
 
-    def _write_fold_means(self, recording: Any) -> None:
-        by_epoch: dict[int, list[Any]] = {}
-        for record in recording.epochs:
-            by_epoch.setdefault(record.epoch, []).append(record)
-        for epoch in sorted(by_epoch):
-            records = by_epoch[epoch]
-            self._write({
-                "event": "epoch", "trial_id": recording.trial_id, "execution": 0,
-                "epoch": epoch, "seconds": sum(record.seconds for record in records),
-                "metrics": _mean_metrics([record.metrics for record in records]),
-                "folds": len(records),
-                "metrics_by_fold": [
-                    {"fold": record.fold, "seconds": record.seconds, "metrics": record.metrics}
-                    for record in records
-                ],
-            })
 
-    # The end of a trial.
+def fold_mean_records(recording: Any) -> list[dict[str, Any]]:
+    """The histories' `epoch` records of a walk-forward trial: each epoch's mean over folds."""
+    by_epoch: dict[int, list[Any]] = {}
+    for record in recording.epochs:
+        by_epoch.setdefault(record.epoch, []).append(record)
+    return [{
+        "event": "epoch", "trial_id": recording.trial_id, "execution": 0,
+        "epoch": epoch, "seconds": sum(record.seconds for record in records),
+        "metrics": _mean_metrics([record.metrics for record in records]),
+        "folds": len(records),
+        "metrics_by_fold": [
+            {"fold": record.fold, "seconds": record.seconds, "metrics": record.metrics}
+            for record in records
+        ],
+    } for epoch, records in sorted(by_epoch.items())]
+
 
 def check_folds(folds: Sequence[Any] | None) -> None:
     if not folds:

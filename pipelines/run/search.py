@@ -61,7 +61,7 @@ def session(verbose: bool) -> Iterator[None]:
     search ends, however it ends (an error, Ctrl-C), so that a notebook that runs two
     searches gets the same behaviour from both. keras-tuner's environment variables and
     module globals are put back by `distributed.environment`, and the garbage collector's
-    freeze by the tuner (`tuners.tuner_classes.HistoryTuner.search`).
+    freeze by the tuner (`tuners.tuner.Tuner.search`).
     """
     with progress.logging_restored(), warnings.catch_warnings():
         if verbose:

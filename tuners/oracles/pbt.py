@@ -57,10 +57,11 @@ class PBTOracle(keras_tuner.Oracle):
 
     The weights and the optimizer's state are copied: keras-tuner checkpoints a trial's
     best epoch with `model.save_weights`, which in Keras 3 holds the optimizer's
-    variables too, and `EpochBudgetTuner` loads them for a trial with a `tuner/member`
-    (`tuners.optimizer_state`; Adam's moments and iteration count carry on, the
-    learning rate is the trial's own). A member continues from the best epoch of its
-    interval, not the last. Hyperband's promotions, by contrast, reload weights only.
+    variables too, and the tuner's epoch budget (`tuners.epoch_budget`) loads them for a
+    trial with a `tuner/member` (`tuners.optimizer_state`; Adam's moments and iteration
+    count carry on, the learning rate is the trial's own). A member continues from the
+    best epoch of its interval, not the last. Hyperband's promotions, by contrast,
+    reload weights only.
 
     Perturb only hyperparameters that leave the weights' and the optimizer's variables
     alone: a changed `units` makes the copied checkpoint fail to load, a changed
@@ -68,7 +69,7 @@ class PBTOracle(keras_tuner.Oracle):
     that the search space lacks are refused when the tuner is built (`check_space`),
     except those of `DEFAULT_PERTURBABLE`, which cover several hypermodels.
 
-    Trials carry Hyperband's values, so `EpochBudgetTuner`, the histories and the plots
+    Trials carry Hyperband's values, so the epoch budget, the histories and the plots
     treat them like Hyperband's: `tuner/epochs`, `tuner/initial_epoch`, `tuner/trial_id`
     (the checkpoint to load), `tuner/bracket` (always 0), `tuner/round` (the
     generation); and `tuner/member` and, after an exploit, `tuner/exploited_from` (the
@@ -111,7 +112,8 @@ class PBTOracle(keras_tuner.Oracle):
 
     ```python
     oracle = PBTOracle(objective="val_loss", max_epochs=9, factor=3, seed=1)
-    tuner = tuners.factory.EpochBudgetTuner(oracle=oracle, hypermodel=build_model)
+    tuner = tuners.Tuner(oracle=oracle, hypermodel=build_model,
+                         epoch_budget=tuners.epoch_budget.EpochBudget())
     tuner.search(x, y, validation_data=(x_val, y_val))
     ```
     """
