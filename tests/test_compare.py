@@ -14,8 +14,8 @@ from pipelines.compare import significance
 from pipelines.compare.comparison import plan_budget, seeds_from
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
-from tuners import schedule
 from tuners.errors import TunerConfigError
+from tuners.plans import schedule
 
 
 def test_budgets_match_hyperbands_schedule_within_one_trial():
@@ -56,7 +56,7 @@ def tiny_search(directory, **arguments):
 
 def test_a_trial_budget_search_stops_at_its_epoch_target(tmp_path):
     import tuners
-    from tuners import epoch_limit
+    from tuners.observers import epoch_limit
 
     # Ten trials of 3 epochs were planned; each stops after 2, so reaching 3 epochs
     # takes 2 trials, and the last one overshoots by less than one trial.

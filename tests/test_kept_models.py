@@ -1,6 +1,6 @@
 """A promoted trial continues its parent's model in memory, as it would from disk.
 
-`tuners.kept_models`: the optimizer is built before the first trace (one trace of the
+`tuners.observers.kept_models`: the optimizer is built before the first trace (one trace of the
 training step, not two), and a Hyperband promotion takes its parent's trained model
 instead of building and tracing a new one, with the parent's best-epoch checkpoint and a
 fresh optimizer, so its training and score are what a rebuilt model gives.
@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import tuners
-from tuners import kept_models
+from tuners.observers import kept_models
 
 TRAIN_STARTS: list[dict] = []
 

@@ -100,7 +100,7 @@ def test_build_and_fit_model_builds_through_try_build_and_build_hypermodel(tmp_p
     tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
     assert calls == ["build_and_fit", "build_trial_model", "build_model"]
     trial_id = next(iter(oracle.trials))
-    # keras-tuner's layout of a trial's files, which `tuners.checkpoints` deletes from.
+    # keras-tuner's layout of a trial's files, which `tuners.observers.checkpoints` deletes from.
     assert tuner.checkpoint_path(trial_id) == os.path.join(
         tuner.project_dir, f"trial_{trial_id}", "checkpoint.weights.h5")
     assert os.path.isfile(tuner.checkpoint_path(trial_id))

@@ -21,7 +21,7 @@ from pipelines.compare import comparison as compare
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.reports import plots
-from tuners import pruning
+from tuners.observers import pruning
 
 NAN = float("nan")
 

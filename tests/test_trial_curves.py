@@ -14,7 +14,8 @@ import pytest
 
 import hypermodels
 import tuners
-from tuners import epoch_limit, pruning, records, trial_curves
+from tuners.observers import epoch_limit, pruning
+from tuners.results import records, trial_curves
 
 
 def _lines(*records_: dict) -> str:

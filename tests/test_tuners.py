@@ -14,8 +14,10 @@ import tensorflow as tf
 
 import hypermodels
 import tuners
-from tuners import epoch_budget, keras_tuner_internals, walk_forward
+from tuners import keras_tuner_internals
 from tuners import tuner as tuner_module
+from tuners.observers import epoch_budget
+from tuners.runners import walk_forward
 
 WINDOW, FEATURES = 8, 3
 

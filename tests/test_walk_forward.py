@@ -1,7 +1,7 @@
 """Walk-forward validation with the epoch-budget tuners: each fold continues its own model.
 
 Hyperband, BOHB and ASHA continue a promoted configuration from its parent's checkpoint;
-with walk-forward validation they do so fold by fold (`tuners.walk_forward`). The tuner
+with walk-forward validation they do so fold by fold (`tuners.runners.walk_forward`). The tuner
 tests train a linear model whose learning rate is 0, so that a checkpoint's weights are
 exactly the weights a fold started from and the losses show which one a fold loaded;
 the command-line tests run the article's configuration on a tiny budget.
@@ -26,7 +26,9 @@ from hypermodels import registry as model_registry
 from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.run.build import make_pipeline
-from tuners import checkpoints, schedule, walk_forward
+from tuners.observers import checkpoints
+from tuners.plans import schedule
+from tuners.runners import walk_forward
 
 ARTICLE = pathlib.Path(__file__).resolve().parents[1] / "configs" / "article.toml"
 

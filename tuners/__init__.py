@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tuners.errors import HistoryFileError, TunerConfigError
     from tuners.factory import build_tuner, default_callbacks, make_objective
-    from tuners.objectives import best_trial_id, objective_direction, oracle_best_trial_id
-    from tuners.records import load_histories, load_trials
     from tuners.registry import TUNERS, TunerSpec
+    from tuners.results.objectives import best_trial_id, objective_direction, oracle_best_trial_id
+    from tuners.results.records import load_histories, load_trials
     from tuners.tuner import Tuner
 
 # The factory and the tuner import TensorFlow (seconds); the registry, the records'
-# readers, `tuners.schedule` and `tuners.errors` need none of it, so every export loads on
+# readers, `tuners.plans.schedule` and `tuners.errors` need none of it, so every export loads on
 # first use.
 _EXPORTS = {
     "TUNERS": "tuners.registry",
@@ -32,11 +32,11 @@ _EXPORTS = {
     "build_tuner": "tuners.factory",
     "default_callbacks": "tuners.factory",
     "make_objective": "tuners.factory",
-    "objective_direction": "tuners.objectives",
-    "best_trial_id": "tuners.objectives",
-    "oracle_best_trial_id": "tuners.objectives",
-    "load_histories": "tuners.records",
-    "load_trials": "tuners.records",
+    "objective_direction": "tuners.results.objectives",
+    "best_trial_id": "tuners.results.objectives",
+    "oracle_best_trial_id": "tuners.results.objectives",
+    "load_histories": "tuners.results.records",
+    "load_trials": "tuners.results.records",
     "HistoryFileError": "tuners.errors",
     "TunerConfigError": "tuners.errors",
 }

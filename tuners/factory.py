@@ -2,7 +2,7 @@
 
 `tuners.registry.TUNERS` maps a name to a `TunerSpec`: the oracle class and which budget
 it takes. Every tuner built here is a `tuners.tuner.Tuner` that records its trials
-(`tuners.recorder`), composed of the parts the arguments ask for: the trial runner of the
+(`tuners.observers.recorder`), composed of the parts the arguments ask for: the trial runner of the
 validation, an epoch limit, a pruner, and the epoch-budget part for the oracles that hand
 out epoch budgets.
 
@@ -25,10 +25,12 @@ from typing import Any
 import keras
 import keras_tuner
 
-from tuners import epoch_budget, epoch_limit, pruning, recorder, tuner, walk_forward
+from tuners import tuner
 from tuners.errors import TunerConfigError
-from tuners.objectives import objective_direction
+from tuners.observers import epoch_budget, epoch_limit, pruning, recorder
 from tuners.registry import TUNERS, TunerSpec
+from tuners.results.objectives import objective_direction
+from tuners.runners import walk_forward
 
 __all__ = ["TUNERS", "TunerSpec", "build_tuner", "default_callbacks", "make_objective",
            "objective_direction"]
@@ -151,14 +153,14 @@ def build_tuner(
             stops trials falling behind the earlier ones (holdout validation only).
         objectives: For a search with several objectives, all of them, `objective`
             first: metric names or `keras_tuner.Objective`s, and the model's measures
-            `"params"` and `"latency_ms"` (`tuners.measures`), which every trial then
+            `"params"` and `"latency_ms"` (`tuners.results.measures`), which every trial then
             reports. An oracle that takes `extra_objectives` (the genetic one, which then
             selects by NSGA-II) is given those after the first; the others optimise
             `objective` alone.
         **kwargs: Arguments of the oracle's constructor (for example `alpha` and `beta`
             of Bayesian optimization, or `max_retries_per_trial`) go to the oracle; the
-            rest go to the tuner: `max_trained_epochs` (`tuners.epoch_limit`),
-            `keep_models` of the epoch-budget tuners (`tuners.epoch_budget`), and
+            rest go to the tuner: `max_trained_epochs` (`tuners.observers.epoch_limit`),
+            `keep_models` of the epoch-budget tuners (`tuners.observers.epoch_budget`), and
             `keras_tuner.Tuner`'s own (for example `max_model_size`).
 
     Returns:

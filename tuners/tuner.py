@@ -3,14 +3,14 @@
 `tuners.factory.build_tuner` composes it; each part does one job and none depends on the
 order of the others' classes:
 
-- the trial runner (`tuners.holdout.Holdout` or `tuners.walk_forward.WalkForward`)
+- the trial runner (`tuners.runners`: `holdout.Holdout` or `walk_forward.WalkForward`)
   trains a trial on the holdout split or on each walk-forward fold;
-- the recorder (`tuners.recorder.Recorder`) writes every trial's curve to
+- the recorder (`tuners.observers.recorder.Recorder`) writes every trial's curve to
   `histories.jsonl`;
-- the observers (`tuners.trial_observer.TrialObserver`): an epoch limit
-  (`tuners.epoch_limit`), a pruner (`tuners.pruning`), and for oracles that hand out
-  epoch budgets the `epoch_budget` part (`tuners.epoch_budget`), which continues a
-  parent trial's checkpoint and keeps models for promotions.
+- the observers (`tuners.observers.trial_observer.TrialObserver`): an epoch limit
+  (`epoch_limit`), a pruner (`pruning`), and for oracles that hand out epoch budgets the
+  `epoch_budget` part (`tuners.observers.epoch_budget`), which continues a parent
+  trial's checkpoint and keeps models for promotions.
 
 The tuner itself keeps what the running trial has recorded (`recording`), tells
 keras-tuner how each trial ended, builds each model after one garbage collection with its
@@ -37,10 +37,13 @@ import keras
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
-from tuners import holdout, kept_models, keras_tuner_internals, measures
-from tuners import recorder as history_recorder
-from tuners.records import to_float
-from tuners.trial_recording import EpochRecord, TrialRecording
+from tuners import keras_tuner_internals
+from tuners.observers import kept_models
+from tuners.observers import recorder as history_recorder
+from tuners.observers.trial_recording import EpochRecord, TrialRecording
+from tuners.results import measures
+from tuners.results.records import to_float
+from tuners.runners import holdout
 
 # How long a distributed worker waits before asking again when the chief has no trial for
 # it yet (Hyperband waiting for a round to finish); keras-tuner asks again at once.
@@ -58,7 +61,7 @@ class Tuner(keras_tuner_internals.Tuner):
         epoch_budget: For oracles that hand out epoch budgets, an `EpochBudget`; it
             also observes trials, after the others.
         extra_objectives: Names of the search's objectives besides the oracle's; the
-            measures among them (`tuners.measures`) are taken on each trained model and
+            measures among them (`tuners.results.measures`) are taken on each trained model and
             reported as metrics, and the `trial_end` record gives all their values.
         **kwargs: Passed to `keras_tuner.Tuner`.
     """
@@ -199,7 +202,7 @@ class Tuner(keras_tuner_internals.Tuner):
         if self.max_model_size and size > self.max_model_size:
             raise keras_tuner.errors.FailedTrialError(
                 f"Oversized model: {size} parameters. Skip model.")
-        # One trace of the training step instead of two (`tuners.kept_models`); under a
+        # One trace of the training step instead of two (`tuners.observers.kept_models`); under a
         # distribution strategy Keras builds the optimizer in the strategy's scope itself.
         if self.distribution_strategy is None:
             kept_models.build_optimizer(model)

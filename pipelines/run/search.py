@@ -34,9 +34,9 @@ from pipelines.run import artifacts, progress
 from pipelines.run.build import make_hypermodel, make_pipeline
 from pipelines.run.progress import LOGGER
 from pipelines.run.run_dir import RUN_MARKER, prepare_run_dir, set_aside_path
-from tuners import checkpoints, pruning
 from tuners import distribution as tuner_distribution
-from tuners.objectives import MEASURED
+from tuners.observers import checkpoints, pruning
+from tuners.results.objectives import MEASURED
 
 # Whether this process was told that deterministic ops stay on (said once, in one line).
 _DETERMINISM_SAID = False

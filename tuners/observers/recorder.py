@@ -3,9 +3,9 @@
 keras-tuner keeps only each trial's best-epoch metrics, and it deep-copies the callbacks
 given to `search()` for every trial (keras-team/keras-tuner#392), so a callback that
 collects history on itself fills copies that are thrown away. `Recorder` is a trial
-observer (`tuners.trial_observer`) of `tuners.tuner.Tuner`, whose hooks see the trial; it
+observer (`tuners.observers.trial_observer`) of `tuners.tuner.Tuner`, whose hooks see the trial; it
 appends one JSON object per line, flushed as each epoch ends so that a crash keeps what
-ran. `tuners.records` describes the records and reads them back.
+ran. `tuners.results.records` describes the records and reads them back.
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tuners import measures, trial_observer, trial_recording, walk_forward
-from tuners.records import HISTORY_FILENAME, SUPERSEDED, _read_attempts, to_float, to_json_value
+from tuners.observers import trial_observer, trial_recording
+from tuners.results import measures
+from tuners.results.records import (
+    HISTORY_FILENAME,
+    SUPERSEDED,
+    _read_attempts,
+    to_float,
+    to_json_value,
+)
+from tuners.runners import walk_forward
 
 
 class Recorder(trial_observer.TrialObserver):

@@ -1,14 +1,14 @@
 """Walk-forward validation inside a keras-tuner trial: one model per fold.
 
 `WalkForward` is the trial runner that `tuners.tuner.Tuner` holds with
-`validation="walk_forward"` (`Holdout`, in `tuners.holdout`, is the other): each trial
+`validation="walk_forward"` (`Holdout`, in `tuners.runners.holdout`, is the other): each trial
 trains a model on every fold's data (which replaces any `x`, `y` or `validation_data`
 given to `search()`), its score is the mean over folds of each fold's best objective value
 among the epochs the trial trained, and the weights kept for `get_best_models()` are those
 of the last fold, the one nearest the present.
 
 A tuner that continues configurations from their checkpoints (Hyperband, BOHB, ASHA: one
-with an `epoch_budget`, `tuners.epoch_budget`) does so fold by fold: each trial also keeps
+with an `epoch_budget`, `tuners.observers.epoch_budget`) does so fold by fold: each trial also keeps
 one checkpoint per fold, `trial_<id>/checkpoint_fold<k>.weights.h5` (that fold's best
 epoch, as keras-tuner keeps for a holdout trial), and a promoted trial's fold k starts from
 its parent's fold-k checkpoint at epoch `tuner/initial_epoch`, trains to `tuner/epochs`,
@@ -25,9 +25,9 @@ from typing import Any
 
 import keras
 
-from tuners import holdout
 from tuners.errors import TunerConfigError
-from tuners.records import to_float
+from tuners.results.records import to_float
+from tuners.runners import holdout
 
 VALIDATIONS = ("holdout", "walk_forward")
 # Each fold's checkpoint in a trial's directory, for tuners that continue configurations.
@@ -92,7 +92,7 @@ class WalkForward:
     """Trains a trial on each walk-forward fold; the trial's score is the mean over folds.
 
     While a fold trains, `active_fold` holds its position, so that a tuner continuing a
-    parent trial (`tuners.epoch_budget.EpochBudget`) loads the parent's checkpoint of
+    parent trial (`tuners.observers.epoch_budget.EpochBudget`) loads the parent's checkpoint of
     that fold.
 
     Args:

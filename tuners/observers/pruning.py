@@ -10,7 +10,7 @@ best epoch so far, as keras-tuner scores any trial whose `fit()` ends early.
 `median_rule` and `MedianPruner` are pure: they take numbers, train nothing and import
 neither TensorFlow nor keras-tuner, so the rule is tested on synthetic curves and the
 config checks name the pruners without that import. `Pruning` is the tuner's side, a
-trial observer (`tuners.trial_observer`): it asks the pruner after each epoch, and the
+trial observer (`tuners.observers.trial_observer`): it asks the pruner after each epoch, and the
 tuner then sets `model.stop_training`.
 
 ```python
@@ -29,8 +29,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tuners import records, registry, trial_curves, trial_observer
+from tuners import registry
 from tuners.errors import TunerConfigError
+from tuners.observers import trial_observer
+from tuners.results import records, trial_curves
 
 # `none` keeps every trial to its last epoch; a new rule is one more entry here and a
 # class with `decide()` like `MedianPruner`.
@@ -210,7 +212,7 @@ def earlier_curves(histories: Any, objective: str, exclude: str | None = None
 class Pruning(trial_observer.TrialObserver):
     """Stops a trial after an epoch when its pruner says so; a trial observer of the tuner.
 
-    The earlier trials' curves are kept in memory (`tuners.trial_curves`): the histories
+    The earlier trials' curves are kept in memory (`tuners.results.trial_curves`): the histories
     files are read whole once, when the rule first needs them, and after that only the
     lines appended since, so a resumed search and distributed workers (each writing its
     own `histories-<tuner_id>.jsonl`) see every finished trial without reading a file

@@ -2,7 +2,7 @@
 
 `tuners.tuner.Tuner` fills a `TrialRecording` from keras-tuner's hooks while a trial
 trains (one trial at a time), and its observers read it; the recorder
-(`tuners.recorder`) reads it when the trial ends: the status and reason that
+(`tuners.observers.recorder`) reads it when the trial ends: the status and reason that
 `histories.jsonl` and `trials.csv` give (`trial_status`), and the best epoch
 (`best_epoch`).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from keras_tuner.engine import trial as trial_module
 
-from tuners.records import to_json_value
+from tuners.results.records import to_json_value
 
 
 @dataclasses.dataclass
@@ -58,7 +58,7 @@ def trial_status(oracle_trial: Any, recording: TrialRecording) -> tuple[str, str
 
     Returns:
         `("failed", reason)`, `("pruned", reason)` for a trial an observer stopped
-        (`tuners.pruning`), `("stopped_early", reason)` or `("completed", None)`.
+        (`tuners.observers.pruning`), `("stopped_early", reason)` or `("completed", None)`.
     """
     status, reason = _ended(oracle_trial, recording)
     # A failure (a NaN objective, an exception) says more than the pruning.

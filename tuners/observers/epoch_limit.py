@@ -30,8 +30,9 @@ import numbers
 import os
 from typing import Any
 
-from tuners import records, trial_observer
 from tuners.errors import HistoryFileError, TunerConfigError
+from tuners.observers import trial_observer
+from tuners.results import records
 
 
 class EpochLimit(trial_observer.TrialObserver):

@@ -5,13 +5,13 @@ any such oracle (Hyperband, BOHB, ASHA, PBT): train to `tuner/epochs` from
 `tuner/initial_epoch`, starting from the best checkpoint of trial `tuner/trial_id` when
 the oracle continues a configuration. Only the weights are reloaded and the optimizer
 starts afresh, except for population-based training, which continues the optimizer's
-state (`tuners.optimizer_state`). With walk-forward validation each fold continues from
-the parent's checkpoint of the same fold (`tuners.walk_forward`).
+state (`tuners.observers.optimizer_state`). With walk-forward validation each fold continues from
+the parent's checkpoint of the same fold (`tuners.runners.walk_forward`).
 
 With holdout validation, a promoted trial takes its parent's model from memory when this
-process trained it (`tuners.kept_models`): the same checkpoint and a fresh optimizer,
+process trained it (`tuners.observers.kept_models`): the same checkpoint and a fresh optimizer,
 without building and tracing the model again. The part is also a trial observer
-(`tuners.trial_observer`), which keeps and forgets those models as trials end.
+(`tuners.observers.trial_observer`), which keeps and forgets those models as trials end.
 
 ```python
 oracle = keras_tuner.oracles.HyperbandOracle(objective="val_loss", max_epochs=9)
@@ -31,7 +31,8 @@ from typing import Any
 import keras
 import keras_tuner
 
-from tuners import checkpoints, kept_models, optimizer_state, trial_observer, walk_forward
+from tuners.observers import checkpoints, kept_models, optimizer_state, trial_observer
+from tuners.runners import walk_forward
 
 
 class EpochBudget(trial_observer.TrialObserver):
@@ -84,7 +85,7 @@ class EpochBudget(trial_observer.TrialObserver):
                 with open(tuner.build_config_path(parent_id), encoding="utf-8") as handle:
                     model.build_from_config(json.load(handle))
             # Population-based training (a trial with a `tuner/member`) continues the
-            # optimizer's state too (`tuners.optimizer_state`); the others only weights.
+            # optimizer's state too (`tuners.observers.optimizer_state`); the others only weights.
             load = (optimizer_state.load_with_optimizer_state if "tuner/member" in hp.values
                     else type(model).load_weights)
             active_fold = tuner.runner.active_fold

@@ -1,7 +1,7 @@
 """The trial runner of holdout validation: keras-tuner's own trial on one split.
 
 A trial runner trains one trial for `tuners.tuner.Tuner`; the tuner holds one, chosen
-when it is built: this one, or `tuners.walk_forward.WalkForward`. A runner has a `name`
+when it is built: this one, or `tuners.runners.walk_forward.WalkForward`. A runner has a `name`
 (the `validation` the histories record), `folds` (None here), `active_fold` (the fold
 being trained, None here) and `run_trial`.
 """
