@@ -38,11 +38,9 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from tuners import keras_tuner_internals
-from tuners.observers import kept_models
+from tuners.observers import kept_models, trial_recording
 from tuners.observers import recorder as history_recorder
-from tuners.observers.trial_recording import EpochRecord, TrialRecording
-from tuners.results import measures
-from tuners.results.records import to_float
+from tuners.results import json_values, measures
 from tuners.runners import holdout
 
 # How long a distributed worker waits before asking again when the chief has no trial for
@@ -76,7 +74,7 @@ class Tuner(keras_tuner_internals.Tuner):
                           *([epoch_budget] if epoch_budget is not None else [])]
         self.extra_objectives = list(extra_objectives)
         self.overwrite = bool(kwargs.get("overwrite", False))
-        self.recording: TrialRecording | None = None
+        self.recording: trial_recording.TrialRecording | None = None
         self._awaiting_trial = False
         super().__init__(*args, **kwargs)
         for observer in self.observers:
@@ -86,6 +84,11 @@ class Tuner(keras_tuner_internals.Tuner):
     def history_path(self) -> str:
         """Where the recorder writes the histories."""
         return self.recorder.history_path
+
+    @property
+    def validation(self) -> str:
+        """The validation its runner does: `"holdout"` or `"walk_forward"`."""
+        return self.runner.name
 
     def observer(self, kind: type) -> Any:
         """The first observer of class `kind`, or None."""
@@ -147,7 +150,7 @@ class Tuner(keras_tuner_internals.Tuner):
         values = trial.hyperparameters.values
         if self.epoch_budget is not None:
             kwargs = self.epoch_budget.fit_kwargs(values, kwargs)
-        self.recording = TrialRecording(
+        self.recording = trial_recording.TrialRecording(
             trial_id=trial.trial_id,
             started=time.perf_counter(),
             initial_epoch=int(values.get("tuner/initial_epoch", kwargs.get("initial_epoch", 0))),
@@ -229,8 +232,8 @@ class Tuner(keras_tuner_internals.Tuner):
         if recording is not None and recording.trial_id == trial.trial_id:
             started = recording.epoch_started
             seconds = time.perf_counter() - started if started is not None else math.nan
-            metrics = {name: to_float(value) for name, value in logs.items()}
-            recording.epochs.append(EpochRecord(
+            metrics = {name: json_values.to_float(value) for name, value in logs.items()}
+            recording.epochs.append(trial_recording.EpochRecord(
                 run=max(recording.run, 0), fold=recording.fold, epoch=int(epoch),
                 seconds=seconds, metrics=metrics))
             recording.model = model
@@ -256,7 +259,7 @@ class Tuner(keras_tuner_internals.Tuner):
         recording = self.recording
         self.recording = None
         if recording is None or recording.trial_id != trial.trial_id:
-            recording = TrialRecording(trial.trial_id, time.perf_counter(), 0, 0)
+            recording = trial_recording.TrialRecording(trial.trial_id, time.perf_counter(), 0, 0)
         self._settle_oracle_status(trial, recording)
         try:
             super().on_trial_end(trial)
@@ -267,7 +270,8 @@ class Tuner(keras_tuner_internals.Tuner):
         for observer in self.observers:
             observer.on_trial_end(self, trial, recording)
 
-    def _settle_oracle_status(self, trial: Any, recording: TrialRecording) -> None:
+    def _settle_oracle_status(self, trial: Any,
+                              recording: trial_recording.TrialRecording) -> None:
         """Tells keras-tuner how the trial ended, before its `end_trial` records it.
 
         keras-tuner completes every trial whose `fit()` returned: one whose loss went NaN
