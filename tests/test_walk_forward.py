@@ -230,3 +230,18 @@ def test_article_config_is_the_articles_setup():
                for fold in folds)
     assert prepared.input_shape == (30, 61)
 
+
+
+def test_a_walk_forward_tuner_is_composed_of_its_runner_and_the_epoch_budget(tmp_path):
+    folds = [TinyFold(0, table(32, 0), table(16, 1)), TinyFold(1, table(32, 2), table(16, 3))]
+    tuner = tuners.build_tuner("hyperband", FrozenLinear(), directory=tmp_path, max_epochs=3,
+                               factor=3, validation="walk_forward", folds=folds)
+
+    # `pipelines.run.artifacts` reads `tuner.validation` to retrain the best walk-forward
+    # trial on the holdout split instead of loading its last fold's checkpoint.
+    assert tuner.validation == "walk_forward"
+    assert type(tuner.runner) is walk_forward.WalkForward
+    assert [fold.index for fold in tuner.runner.folds] == [0, 1]
+    assert [type(observer).__name__ for observer in tuner.observers] == [
+        "Recorder", "EpochLimit", "EpochBudget"]
+    assert tuner.observers[-1] is tuner.epoch_budget
