@@ -7,7 +7,7 @@ reverses it), and prints a row for each. The data is prepared once and given to 
 neither run refits or evaluates on the test split inside the timed part, and both stop a
 trial early with the same patience.
 
-ktlab's figures come from the run directory's `histories.jsonl` (`tuners.records`);
+ktlab's figures come from the run directory's `histories.jsonl` (`tuners.results.records`);
 keras-tuner's from a subclass of its tuner that notes the time in the same hooks
 (`run_trial`, `on_epoch_begin`, `on_epoch_end`, `on_trial_end`) that ktlab's recorder
 uses, so the two are measured at the same points.

@@ -8,7 +8,7 @@ new configuration, so a worker never waits for a rung to fill. This script runs
 `ktlab tune --workers N --no-refit` once per tuner, one after the other on the same
 settings (default: the bundled data, max_epochs 9, factor 3, both tuners held to
 Hyperband's 75 epochs), and reads each worker's `histories-worker-K.jsonl`
-(`tuners/records.py` describes the records).
+(`tuners/results/records.py` describes the records).
 
     python benchmarks/workers_idle.py
     python benchmarks/workers_idle.py --tuners asha,hyperband       # the other order

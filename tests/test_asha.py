@@ -19,9 +19,11 @@ from conftest import make_prices, yahoo_csv
 from keras_tuner.engine import trial as trial_module
 
 from pipelines.cli import main
-from tuners import checkpoints, errors, registry, schedule
+from tuners import errors, registry
+from tuners.observers import checkpoints
 from tuners.oracles import ASHAOracle
 from tuners.oracles.asha import rung_epochs
+from tuners.plans import schedule
 
 OBJECTIVE = keras_tuner.Objective("val_loss", "min")
 

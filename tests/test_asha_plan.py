@@ -22,8 +22,9 @@ from pipelines.compare.comparison import plan_budget
 from pipelines.config import load_config
 from pipelines.reports import plots, rung_plots
 from pipelines.run import progress
-from tuners import registry, rungs
+from tuners import registry
 from tuners.errors import TunerConfigError
+from tuners.plans import rungs
 
 
 def test_plan_replays_the_oracle_run_one_trial_after_another(tmp_path):

@@ -226,7 +226,7 @@ def quick_bowl(values: dict) -> float:
 
 
 def test_bohb_model_proposes_at_the_default_schedule(tmp_path):
-    from tuners import schedule
+    from tuners.plans import schedule
 
     space = quick_lstm_space()
     tunable = [hp.name for hp in space.space if not isinstance(hp, hyperparameter_types.Fixed)]

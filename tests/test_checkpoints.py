@@ -11,7 +11,7 @@ from keras_tuner.engine import trial as trial_module
 
 from pipelines.cli.commands import _config_from_args
 from pipelines.cli.flags import build_parser
-from tuners import checkpoints
+from tuners.observers import checkpoints
 
 
 def hyperband(directory) -> keras_tuner.oracles.HyperbandOracle:

@@ -14,8 +14,8 @@ from pipelines.compare import significance
 from pipelines.compare.comparison import plan_budget, seeds_from
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
-from tuners import schedule
 from tuners.errors import TunerConfigError
+from tuners.plans import schedule
 
 
 def test_budgets_match_hyperbands_schedule_within_one_trial():
@@ -56,6 +56,7 @@ def tiny_search(directory, **arguments):
 
 def test_a_trial_budget_search_stops_at_its_epoch_target(tmp_path):
     import tuners
+    from tuners.observers import epoch_limit
 
     # Ten trials of 3 epochs were planned; each stops after 2, so reaching 3 epochs
     # takes 2 trials, and the last one overshoots by less than one trial.
@@ -64,7 +65,7 @@ def test_a_trial_budget_search_stops_at_its_epoch_target(tmp_path):
     assert len(tuner.oracle.trials) == len(trials) == 2
     assert trials["epochs_trained"].tolist() == [2, 2]
     assert trials["status"].tolist() == ["stopped_early"] * 2
-    assert tuner.trained_epochs() == 4
+    assert tuner.observer(epoch_limit.EpochLimit).trained_epochs() == 4
     # Searched again, the resumed search finds its epochs spent and trains nothing; the
     # oracle does not save the lowered cap, so it is 10 again before the search.
     again = tiny_search(tmp_path, max_trials=10, max_trained_epochs=3)

@@ -125,7 +125,7 @@ def test_the_plot_has_a_bar_per_hyperparameter_largest_at_the_top():
 
 
 def write_run(run_dir, trials: pd.DataFrame) -> None:
-    """A run directory with the histories records that `tuners.recorder` writes."""
+    """A run directory with the histories records that `tuners.observers.recorder` writes."""
     run_dir.mkdir(parents=True)
     records = []
     for row in trials.itertuples():

@@ -1,6 +1,6 @@
 """A promoted trial continues its parent's model in memory, as it would from disk.
 
-`tuners.kept_models`: the optimizer is built before the first trace (one trace of the
+`tuners.observers.kept_models`: the optimizer is built before the first trace (one trace of the
 training step, not two), and a Hyperband promotion takes its parent's trained model
 instead of building and tracing a new one, with the parent's best-epoch checkpoint and a
 fresh optimizer, so its training and score are what a rebuilt model gives.
@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import tuners
-from tuners import kept_models
+from tuners.observers import kept_models
 
 TRAIN_STARTS: list[dict] = []
 
@@ -69,13 +69,13 @@ def hyperband(tmp_path, hypermodel, keep_models: bool = True,
     tuner = tuners.build_tuner("hyperband", hypermodel, directory=tmp_path, max_epochs=4,
                                factor=2, seed=11, keep_models=keep_models)
     if kept_counts is not None:
-        retain = tuner.kept_models.retain
+        retain = tuner.epoch_budget.kept_models.retain
 
         def retain_and_count(*args, **kwargs) -> None:
             retain(*args, **kwargs)
-            kept_counts.append(len(tuner.kept_models))
+            kept_counts.append(len(tuner.epoch_budget.kept_models))
 
-        tuner.kept_models.retain = retain_and_count
+        tuner.epoch_budget.kept_models.retain = retain_and_count
     TRAIN_STARTS.clear()
     tuner.search(x=table(), validation_data=validation or table(32, seed=1), epochs=4,
                  callbacks=[*tuners.default_callbacks(patience=10), NoteTrainStart()], verbose=0)

@@ -100,7 +100,7 @@ def test_build_and_fit_model_builds_through_try_build_and_build_hypermodel(tmp_p
     tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
     assert calls == ["build_and_fit", "build_trial_model", "build_model"]
     trial_id = next(iter(oracle.trials))
-    # keras-tuner's layout of a trial's files, which `tuners.checkpoints` deletes from.
+    # keras-tuner's layout of a trial's files, which `tuners.observers.checkpoints` deletes from.
     assert tuner.checkpoint_path(trial_id) == os.path.join(
         tuner.project_dir, f"trial_{trial_id}", "checkpoint.weights.h5")
     assert os.path.isfile(tuner.checkpoint_path(trial_id))
@@ -146,7 +146,7 @@ def test_set_oracle_directory_lets_a_standalone_oracle_save(tmp_path):
 
 def test_hyperband_brackets_list_each_rounds_ids_and_parents(tmp_path):
     # max_epochs 4, factor 2: the first bracket plays 4 configurations for 1 epoch, then
-    # promotes 2 of them. `tuners.checkpoints` keeps the checkpoints of those that may
+    # promotes 2 of them. `tuners.observers.checkpoints` keeps the checkpoints of those that may
     # still be promoted, read from this layout.
     space = keras_tuner.HyperParameters()
     space.Int("units", 1, 99)

@@ -16,7 +16,7 @@ PACKAGES = ("pipelines", "tuners", "hypermodels")
 # checked against them, so they sit below it.
 LAYERS = (
     ("errors", ("pipelines.errors", "tuners.errors")),
-    ("registries", ("tuners.registry", "tuners.schedule", "tuners.objectives",
+    ("registries", ("tuners.registry", "tuners.plans.schedule", "tuners.results.objectives",
                     "hypermodels.registry", "pipelines.data.sources")),
     ("config", ("pipelines.config",)),
     ("parts", ("pipelines.data", "tuners", "hypermodels")),

@@ -24,7 +24,7 @@ from pipelines.cli import main
 from pipelines.errors import ConfigError
 from pipelines.parallel import local_workers, registrations
 from tuners import registry as tuner_registry
-from tuners import schedule
+from tuners.plans import schedule
 
 SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
 

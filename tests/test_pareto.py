@@ -27,8 +27,9 @@ from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.reports import pareto
-from tuners import checkpoints, measures, pareto_front
+from tuners.observers import checkpoints
 from tuners.oracles import GeneticOracle, nsga
+from tuners.results import measures, pareto_front
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 INF = math.inf
@@ -71,12 +72,12 @@ def test_survivors_are_whole_fronts_then_the_least_crowded():
 def test_the_pareto_front_loads_no_oracle_and_no_tensorflow():
     # A Hyperband run keeps its checkpoints and writes its front without loading our
     # oracles; the front of a finished run is read without TensorFlow.
-    code = ("import sys, tuners.checkpoints, pipelines.reports.pareto; "
+    code = ("import sys, tuners.observers.checkpoints, pipelines.reports.pareto; "
             "print(sorted(name for name in sys.modules if name.startswith('tuners.oracles')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]"
-    code = ("import sys, tuners.pareto_front; "
+    code = ("import sys, tuners.results.pareto_front; "
             "print(sorted(name for name in ('tensorflow', 'keras_tuner', 'keras') "
             "if name in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -23,8 +23,10 @@ from pipelines.compare.comparison import plan_budget
 from pipelines.config import load_config
 from pipelines.reports import population_plots
 from pipelines.run import progress
-from tuners import checkpoints, errors, factory, population, registry
+from tuners import errors, factory, registry
+from tuners.observers import checkpoints
 from tuners.oracles import PBTOracle
+from tuners.plans import population
 
 OBJECTIVE = keras_tuner.Objective("val_loss", "min")
 LEARNING_RATE = (1e-3, 4e-3)

@@ -15,7 +15,7 @@ import pytest
 from conftest import make_prices, yahoo_csv
 
 from pipelines.cli import main
-from tuners import checkpoints, optimizer_state
+from tuners.observers import checkpoints, optimizer_state
 
 
 def test_optimizer_state_is_loaded_with_the_models_own_learning_rate(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import tuners
 from pipelines.cli import main
 from pipelines.reports import plots
-from tuners import schedule
+from tuners.plans import schedule
 
 
 def write_fixture_run(run_dir) -> None:

@@ -21,7 +21,7 @@ from pipelines.compare import comparison as compare
 from pipelines.config import load_config
 from pipelines.errors import ConfigError
 from pipelines.reports import plots
-from tuners import pruning
+from tuners.observers import pruning
 
 NAN = float("nan")
 
@@ -183,6 +183,21 @@ def test_make_pruner_builds_the_named_rule():
     with pytest.raises(tuners.TunerConfigError, match="unknown pruner 'mean'; use one of "
                                                       "none, median"):
         pruning.make_pruner("mean")
+
+
+def test_a_pruned_holdout_tuner_is_composed_of_its_observers(tmp_path):
+    import hypermodels
+
+    pruner = pruning.MedianPruner()
+    tuner = tuners.build_tuner("random", hypermodels.DenseHyperModel(input_shape=(4,)),
+                               directory=tmp_path, max_trials=2, pruner=pruner)
+
+    assert tuner.validation == "holdout"
+    assert tuner.epoch_budget is None
+    assert [type(observer).__name__ for observer in tuner.observers] == [
+        "Recorder", "EpochLimit", "Pruning"]
+    assert tuner.observer(pruning.Pruning).pruner is pruner
+    assert tuner.observer(pruning.Pruning) is tuner.observers[2]
 
 
 def test_the_factory_refuses_a_pruner_for_an_epoch_budget_tuner(tmp_path):

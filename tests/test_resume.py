@@ -22,7 +22,8 @@ from conftest import make_prices, yahoo_csv
 import tuners
 from pipelines.cli import main
 from pipelines.reports import plots
-from tuners import checkpoints, schedule
+from tuners.observers import checkpoints
+from tuners.plans import schedule
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'

@@ -173,7 +173,7 @@ def test_bad_search_space_is_one_line_and_writes_nothing(tiny_stock_flags, tmp_p
 ])
 def test_our_oracles_run_through_ktlab_tune(tiny_stock_flags, tmp_path, capsys, tuner, flags,
                                             expected_trials):
-    from tuners import schedule
+    from tuners.plans import schedule
 
     config = []
     if tuner == "bohb":

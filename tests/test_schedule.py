@@ -6,7 +6,8 @@ import keras_tuner
 import pytest
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors, schedule, schedule_report
+from tuners import errors
+from tuners.plans import schedule, schedule_report
 
 
 def sizes(plan: schedule.Schedule) -> list[list[int]]:

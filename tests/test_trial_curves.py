@@ -14,7 +14,8 @@ import pytest
 
 import hypermodels
 import tuners
-from tuners import pruning, records, trial_curves
+from tuners.observers import epoch_limit, pruning
+from tuners.results import records, trial_curves
 
 
 def _lines(*records_: dict) -> str:
@@ -117,10 +118,12 @@ def test_a_pruned_search_with_an_epoch_limit_reads_the_histories_whole_once(tmp_
     monkeypatch.undo()
     trials = tuners.load_trials(tmp_path)
     assert len(trials) == 6
-    assert tuner.trained_epochs() == int(trials["epochs_trained"].sum())
+    assert tuner.observer(epoch_limit.EpochLimit).trained_epochs() == int(
+        trials["epochs_trained"].sum())
     # The pruner's file reads ended where the last trial before the last one ended.
-    assert 0 < tuner._curves.offsets[path] < path.stat().st_size
-    tuner._curves.update()
-    assert _sorted(tuner._curves.earlier(statuses=pruning.COUNTED_STATUSES)) == _sorted(
+    curves = tuner.observer(pruning.Pruning)._curves
+    assert 0 < curves.offsets[path] < path.stat().st_size
+    curves.update()
+    assert _sorted(curves.earlier(statuses=pruning.COUNTED_STATUSES)) == _sorted(
         pruning.earlier_curves(tuners.load_histories(tmp_path), "val_loss"))
     assert "pruned" in set(trials["status"])

@@ -14,7 +14,10 @@ import tensorflow as tf
 
 import hypermodels
 import tuners
-from tuners import factory, keras_tuner_internals, recorder
+from tuners import keras_tuner_internals
+from tuners import tuner as tuner_module
+from tuners.observers import epoch_budget
+from tuners.runners import walk_forward
 
 WINDOW, FEATURES = 8, 3
 
@@ -76,20 +79,21 @@ def epochs_by_trial(histories: pandas.DataFrame) -> dict[str, list[int]]:
 
 
 @pytest.mark.parametrize(
-    ("name", "oracle_class", "tuner_class"),
+    ("name", "oracle_class", "budget_class"),
     [
-        ("hyperband", keras_tuner.oracles.HyperbandOracle, factory.EpochBudgetTuner),
-        ("bayesian", keras_tuner_internals.BayesianOptimizationOracle, factory.HistoryTuner),
-        ("random", keras_tuner.oracles.RandomSearchOracle, factory.HistoryTuner),
-        ("grid", keras_tuner.oracles.GridSearchOracle, factory.HistoryTuner),
+        ("hyperband", keras_tuner.oracles.HyperbandOracle, epoch_budget.EpochBudget),
+        ("bayesian", keras_tuner_internals.BayesianOptimizationOracle, type(None)),
+        ("random", keras_tuner.oracles.RandomSearchOracle, type(None)),
+        ("grid", keras_tuner.oracles.GridSearchOracle, type(None)),
     ],
 )
-def test_each_name_builds_its_oracle(tmp_path, name, oracle_class, tuner_class) -> None:
+def test_each_name_builds_its_oracle(tmp_path, name, oracle_class, budget_class) -> None:
     tuner = tuners.build_tuner(name, finite_dense(), directory=tmp_path, max_epochs=9,
                                factor=3, max_trials=4)
 
     assert type(tuner.oracle) is oracle_class
-    assert type(tuner) is tuner_class
+    assert type(tuner) is tuner_module.Tuner
+    assert type(tuner.epoch_budget) is budget_class
     assert tuner.oracle.objective.name == "val_loss"
     assert tuner.oracle.objective.direction == "min"
     assert tuner.history_path == str(tmp_path / "tuner" / "histories.jsonl")
@@ -392,4 +396,4 @@ def test_history_mixin_refuses_folds_with_holdout(tmp_path) -> None:
     with pytest.raises(tuners.TunerConfigError, match=r"folds are only used with validation"):
         tuners.build_tuner("random", finite_dense(), directory=tmp_path,
                            folds=[TinyFold(0, table(), table())])
-    assert recorder.VALIDATIONS == ("holdout", "walk_forward")
+    assert walk_forward.VALIDATIONS == ("holdout", "walk_forward")

@@ -1,7 +1,7 @@
 """Walk-forward validation with the epoch-budget tuners: each fold continues its own model.
 
 Hyperband, BOHB and ASHA continue a promoted configuration from its parent's checkpoint;
-with walk-forward validation they do so fold by fold (`tuners.walk_forward`). The tuner
+with walk-forward validation they do so fold by fold (`tuners.runners.walk_forward`). The tuner
 tests train a linear model whose learning rate is 0, so that a checkpoint's weights are
 exactly the weights a fold started from and the losses show which one a fold loaded;
 the command-line tests run the article's configuration on a tiny budget.
@@ -26,7 +26,9 @@ from hypermodels import registry as model_registry
 from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.run.build import make_pipeline
-from tuners import checkpoints, schedule, walk_forward
+from tuners.observers import checkpoints
+from tuners.plans import schedule
+from tuners.runners import walk_forward
 
 ARTICLE = pathlib.Path(__file__).resolve().parents[1] / "configs" / "article.toml"
 
@@ -228,3 +230,18 @@ def test_article_config_is_the_articles_setup():
                for fold in folds)
     assert prepared.input_shape == (30, 61)
 
+
+
+def test_a_walk_forward_tuner_is_composed_of_its_runner_and_the_epoch_budget(tmp_path):
+    folds = [TinyFold(0, table(32, 0), table(16, 1)), TinyFold(1, table(32, 2), table(16, 3))]
+    tuner = tuners.build_tuner("hyperband", FrozenLinear(), directory=tmp_path, max_epochs=3,
+                               factor=3, validation="walk_forward", folds=folds)
+
+    # `pipelines.run.artifacts` reads `tuner.validation` to retrain the best walk-forward
+    # trial on the holdout split instead of loading its last fold's checkpoint.
+    assert tuner.validation == "walk_forward"
+    assert type(tuner.runner) is walk_forward.WalkForward
+    assert [fold.index for fold in tuner.runner.folds] == [0, 1]
+    assert [type(observer).__name__ for observer in tuner.observers] == [
+        "Recorder", "EpochLimit", "EpochBudget"]
+    assert tuner.observers[-1] is tuner.epoch_budget

@@ -4,7 +4,8 @@
 import tuners
 
 tuner = tuners.build_tuner("hyperband", hypermodel, directory="runs/demo", max_epochs=9)
-tuner.search(**prepared.fit_kwargs(), epochs=9, callbacks=tuners.default_callbacks())
+tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=9,
+             callbacks=tuners.default_callbacks())
 curves = tuners.load_histories("runs/demo")
 ```
 """
@@ -16,45 +17,35 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tuners.errors import HistoryFileError, TunerConfigError
-    from tuners.factory import (
-        EpochBudgetTuner,
-        HistoryTuner,
-        build_tuner,
-        default_callbacks,
-        make_objective,
-    )
-    from tuners.objectives import best_trial_id, objective_direction, oracle_best_trial_id
-    from tuners.recorder import HistoryMixin
-    from tuners.records import load_histories, load_trials
+    from tuners.factory import build_tuner, default_callbacks, make_objective
     from tuners.registry import TUNERS, TunerSpec
+    from tuners.results.objectives import best_trial_id, objective_direction, oracle_best_trial_id
+    from tuners.results.records import load_histories, load_trials
+    from tuners.tuner import Tuner
 
-# The factory and the recorder import TensorFlow (seconds); the registry, the records'
-# readers, `tuners.schedule` and `tuners.errors` need none of it, so every export loads on
+# The factory and the tuner import TensorFlow (seconds); the registry, the records'
+# readers, `tuners.plans.schedule` and `tuners.errors` need none of it, so every export loads on
 # first use.
 _EXPORTS = {
     "TUNERS": "tuners.registry",
     "TunerSpec": "tuners.registry",
-    "EpochBudgetTuner": "tuners.factory",
-    "HistoryTuner": "tuners.factory",
+    "Tuner": "tuners.tuner",
     "build_tuner": "tuners.factory",
     "default_callbacks": "tuners.factory",
     "make_objective": "tuners.factory",
-    "objective_direction": "tuners.objectives",
-    "best_trial_id": "tuners.objectives",
-    "oracle_best_trial_id": "tuners.objectives",
-    "HistoryMixin": "tuners.recorder",
-    "load_histories": "tuners.records",
-    "load_trials": "tuners.records",
+    "objective_direction": "tuners.results.objectives",
+    "best_trial_id": "tuners.results.objectives",
+    "oracle_best_trial_id": "tuners.results.objectives",
+    "load_histories": "tuners.results.records",
+    "load_trials": "tuners.results.records",
     "HistoryFileError": "tuners.errors",
     "TunerConfigError": "tuners.errors",
 }
 
 __all__ = [
     "TUNERS",
-    "EpochBudgetTuner",
     "HistoryFileError",
-    "HistoryMixin",
-    "HistoryTuner",
+    "Tuner",
     "TunerConfigError",
     "TunerSpec",
     "best_trial_id",

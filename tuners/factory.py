@@ -1,13 +1,17 @@
 """Builds a tuner by name, with per-trial histories, from the registry of search strategies.
 
 `tuners.registry.TUNERS` maps a name to a `TunerSpec`: the oracle class and which budget
-it takes. Every tuner built here records its trials with `tuners.recorder.HistoryMixin`.
+it takes. Every tuner built here is a `tuners.tuner.Tuner` that records its trials
+(`tuners.observers.recorder`), composed of the parts the arguments ask for: the trial runner of the
+validation, an epoch limit, a pruner, and the epoch-budget part for the oracles that hand
+out epoch budgets.
 
 ```python
 from tuners import factory
 
 tuner = factory.build_tuner("genetic", hypermodel, directory="runs/demo", max_trials=20)
-tuner.search(**prepared.fit_kwargs(), epochs=10, callbacks=factory.default_callbacks())
+tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=10,
+             callbacks=factory.default_callbacks())
 ```
 """
 
@@ -22,13 +26,15 @@ from typing import Any
 import keras
 import keras_tuner
 
+from tuners import tuner
 from tuners.errors import TunerConfigError
-from tuners.objectives import objective_direction
+from tuners.observers import epoch_budget, epoch_limit, pruning, recorder
 from tuners.registry import TUNERS, TunerSpec
-from tuners.tuner_classes import EpochBudgetTuner, HistoryTuner, PruningTuner
+from tuners.results.objectives import objective_direction
+from tuners.runners import walk_forward
 
-__all__ = ["TUNERS", "EpochBudgetTuner", "HistoryTuner", "TunerSpec", "build_tuner",
-           "default_callbacks", "make_objective", "objective_direction"]
+__all__ = ["TUNERS", "TunerSpec", "build_tuner", "default_callbacks", "make_objective",
+           "objective_direction"]
 
 
 def make_objective(objective: str | keras_tuner.Objective) -> keras_tuner.Objective:
@@ -113,7 +119,8 @@ def build_tuner(
     ```python
     tuner = build_tuner("bayesian", hypermodel, directory="runs/demo", max_trials=20,
                         seed=42, history_path="runs/demo/histories.jsonl")
-    tuner.search(**prepared.fit_kwargs(), epochs=30, callbacks=default_callbacks())
+    tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=30,
+                 callbacks=default_callbacks())
     trials = load_trials("runs/demo")
     ```
 
@@ -143,21 +150,23 @@ def build_tuner(
         validation: `"holdout"` or `"walk_forward"`.
         folds: The walk-forward folds, objects with `fit_kwargs()`.
         on_trial_end: Optional callable given each finished trial's summary (see
-            `recorder.HistoryMixin`).
+            `recorder.Recorder`).
         pruner: Trial-budget tuners: a pruner such as `pruning.MedianPruner(...)` that
             stops trials falling behind the earlier ones (holdout validation only).
         objectives: For a search with several objectives, all of them, `objective`
             first: metric names or `keras_tuner.Objective`s, and the model's measures
-            `"params"` and `"latency_ms"` (`tuners.measures`), which every trial then
+            `"params"` and `"latency_ms"` (`tuners.results.measures`), which every trial then
             reports. An oracle that takes `extra_objectives` (the genetic one, which then
             selects by NSGA-II) is given those after the first; the others optimise
             `objective` alone.
         **kwargs: Arguments of the oracle's constructor (for example `alpha` and `beta`
             of Bayesian optimization, or `max_retries_per_trial`) go to the oracle; the
-            rest (for example `max_model_size`) go to `keras_tuner.Tuner`.
+            rest go to the tuner: `max_trained_epochs` (`tuners.observers.epoch_limit`),
+            `keep_models` of the epoch-budget tuners (`tuners.observers.epoch_budget`), and
+            `keras_tuner.Tuner`'s own (for example `max_model_size`).
 
     Returns:
-        A `keras_tuner.Tuner` with a `history_path` attribute.
+        A `tuners.tuner.Tuner` with a `history_path` attribute.
 
     Raises:
         TunerConfigError: For an unknown name, a budget out of range, a seed of 0,
@@ -226,25 +235,28 @@ def build_tuner(
             tuner_arguments[key] = value
     oracle = spec.oracle_class(**oracle_arguments)
 
-    tuner_class = EpochBudgetTuner if spec.budget == "epochs" else HistoryTuner
+    observers = [epoch_limit.EpochLimit(tuner_arguments.pop("max_trained_epochs", None))]
+    runner = walk_forward.make_runner(validation, folds, executions_per_trial)
     if pruner is not None:
-        tuner_class = PruningTuner
-        tuner_arguments["pruner"] = pruner
-    tuner = tuner_class(
+        observers.append(pruning.Pruning(pruner))
+    budget = None
+    if spec.budget == "epochs":
+        budget = epoch_budget.EpochBudget(keep_models=tuner_arguments.pop("keep_models", True))
+    built = tuner.Tuner(
         oracle=oracle,
         hypermodel=hypermodel,
         directory=os.fspath(directory),
         project_name=project_name,
         overwrite=overwrite,
         executions_per_trial=executions_per_trial,
-        history_path=history_path,
-        validation=validation,
-        folds=folds,
-        trial_end_listener=on_trial_end,
+        runner=runner,
+        recorder=recorder.Recorder(history_path, trial_end_listener=on_trial_end),
+        observers=observers,
+        epoch_budget=budget,
         extra_objectives=[extra.name for extra in extra_objectives],
         **tuner_arguments,
     )
-    space = tuner.oracle.get_space().space
+    space = built.oracle.get_space().space
     if spec.needs_finite_space:
         continuous = [hp.name for hp in space
                       if isinstance(hp, keras_tuner.engine.hyperparameters.Float)
@@ -257,14 +269,14 @@ def build_tuner(
                 f"(ktlab's hypermodels take {steps}, e.g. learning_rate_step=10) or use random"
             )
     # An oracle that checks its options against the search space (PBT's `perturbable`).
-    check_space = getattr(tuner.oracle, "check_space", None)
+    check_space = getattr(built.oracle, "check_space", None)
     if callable(check_space):
         check_space()
     if spec.tunes_initial_points and num_initial_points is None:
         tuned = [hp for hp in space
                  if not isinstance(hp, keras_tuner.engine.hyperparameters.Fixed)]
-        tuner.oracle.num_initial_points = min(max(2, len(tuned)), max(1, max_trials // 2))
-    return tuner
+        built.oracle.num_initial_points = min(max(2, len(tuned)), max(1, max_trials // 2))
+    return built
 
 
 def _extra_objectives(objective: keras_tuner.Objective,

@@ -219,7 +219,7 @@ class BayesianOptimizationOracle(keras_tuner.oracles.BayesianOptimizationOracle)
     def _vectorize_trials(self) -> Any:
         # `BayesianOptimizationOracle._vectorize_trials()` in keras-tuner 1.4 handles
         # ongoing, COMPLETED, FAILED and INVALID trials; a STOPPED one (a pruned trial,
-        # `tuners.pruning`) falls through and is given the score of the trial before it,
+        # `tuners.observers.pruning`) falls through and is given the score of the trial before it,
         # or raises UnboundLocalError when it comes first. While it runs, a stopped trial
         # with a finite score reads as completed, so the Gaussian process learns that its
         # region did badly, and one without reads as failed and is left out. Statuses are

@@ -20,7 +20,7 @@ import dataclasses
 import importlib
 
 BUDGETS = ("trials", "epochs")
-# The pruners `tuners.pruning.make_pruner` builds by name; "none" prunes nothing.
+# The pruners `tuners.observers.pruning.make_pruner` builds by name; "none" prunes nothing.
 PRUNERS = ("none", "median")
 
 
@@ -67,7 +67,7 @@ class TunerSpec:
         """An epoch-budget oracle's planned `(trials, epochs)`: Hyperband's schedule's,
         or what its `plan` function, called with these arguments, returns."""
         if self.plan is None:
-            from tuners import schedule
+            from tuners.plans import schedule
 
             hyperband = schedule.keras_tuner_schedule(max_epochs, factor, hyperband_iterations)
             return hyperband.total_trials, hyperband.total_epochs
@@ -91,11 +91,11 @@ TUNERS: dict[str, TunerSpec] = {
     # Asynchronous successive halving (Li et al., 2020), held to Hyperband's epoch total
     # in more, mostly shorter trials than Hyperband's.
     "asha": TunerSpec("tuners.oracles.asha:ASHAOracle", budget="epochs",
-                      plan="tuners.rungs:planned_budget"),
+                      plan="tuners.plans.rungs:planned_budget"),
     # Population-based training (Jaderberg et al., 2017): members trained in intervals,
     # the weakest copying and perturbing the strongest; about Hyperband's epochs.
     "pbt": TunerSpec("tuners.oracles.pbt:PBTOracle", budget="epochs",
-                     plan="tuners.population:planned_budget"),
+                     plan="tuners.plans.population:planned_budget"),
 }
 # The names every process has; `--workers` sends its processes the entries added to these.
 BUILT_IN = frozenset(TUNERS)

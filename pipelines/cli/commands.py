@@ -33,7 +33,7 @@ from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
 from pipelines.parallel import distributed
 from pipelines.run import build, progress, quiet, run_dir
-from tuners import schedule, schedule_report
+from tuners.plans import schedule, schedule_report
 
 
 # Flags that override config keys: flag destination -> (section, key).

@@ -4,7 +4,7 @@ Hyperband's schedule fixes the epochs it trains. A trial-budget tuner (random, B
 genetic, grid) instead keeps asking for trials until its trials have trained as many
 epochs as the reference epoch-budget tuner did with the same seed (Hyperband when it is
 compared, else the first epoch-budget tuner listed), within one trial: the run's
-`tuner.options.max_trained_epochs` (`tuners.epoch_limit`). Early stopping ends trials
+`tuner.options.max_trained_epochs` (`tuners.observers.epoch_limit`). Early stopping ends trials
 sooner, so a fixed number of trials would train fewer epochs than planned. Without an
 epoch-budget tuner in the comparison the target is Hyperband's planned epochs.
 

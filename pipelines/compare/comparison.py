@@ -41,7 +41,7 @@ from pipelines.run.run_dir import (
     read_saved_config,
     search_differences,
 )
-from tuners import schedule
+from tuners.plans import schedule
 
 DEFAULT_TUNERS = ("hyperband", "bayesian", "random")
 SEED_SPACING = 1000
@@ -158,7 +158,7 @@ def check_tuner_names(config: Config, tuner_names: list[str]) -> None:
     """Checks `--tuners` against the registry, before anything runs.
 
     Every tuner takes either validation; with walk-forward, the epoch-budget tuners
-    continue each fold from its own checkpoint (`tuners.walk_forward`).
+    continue each fold from its own checkpoint (`tuners.runners.walk_forward`).
 
     Raises:
         ConfigError: For an unknown or repeated name, or a pruner with an epoch-budget

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from hypermodels import registry as model_registry
 from pipelines.data import sources
 from pipelines.errors import ConfigError
-from tuners import objectives as tuner_objectives
 from tuners import registry as tuner_registry
+from tuners.results import objectives as tuner_objectives
 
 if TYPE_CHECKING:
     from pipelines.config import Config, DataConfig, ModelConfig

@@ -19,7 +19,7 @@ import yaml
 from hypermodels import registry as model_registry
 from pipelines.config import checks
 from pipelines.errors import ConfigError
-from tuners import objectives
+from tuners.results import objectives
 
 
 @dataclasses.dataclass
@@ -116,7 +116,7 @@ class TunerConfig:
     validation: str = "holdout"
     max_consecutive_failed_trials: int = 3
     # Trial-budget tuners: "median" stops a trial after an epoch at which its objective is
-    # worse than the median of the earlier trials' there (tuners/pruning.py), but never
+    # worse than the median of the earlier trials' there (tuners/observers/pruning.py), but never
     # before pruner_grace epochs, nor before pruner_startup_trials earlier trials reached
     # that epoch.
     pruner: str = "none"
@@ -136,7 +136,7 @@ class RunConfig:
 
     `keep_checkpoints` keeps every trial's checkpoint under `tuner/`; by default a
     checkpoint is deleted once no trial and no report will load it again (see
-    `tuners/checkpoints.py`). `refit` retrains the best configuration on the training and
+    `tuners/observers/checkpoints.py`). `refit` retrains the best configuration on the training and
     validation rows before the held-out test; `deterministic` makes TensorFlow's ops
     deterministic (slower); `tensorboard` writes TensorBoard logs with HParams under
     `RUN_DIR/tensorboard/`; `callbacks` names factories of Keras callbacks added to every

@@ -29,8 +29,8 @@ from sklearn.preprocessing import OrdinalEncoder
 import tuners
 from pipelines.errors import KtlabError
 from pipelines.reports import plots
-from tuners import objectives, records
 from tuners.errors import HistoryFileError
+from tuners.results import objectives, records
 
 MIN_TRIALS = 8
 MIN_HYPERPARAMETERS = 2
@@ -46,7 +46,7 @@ def importances(trials: pd.DataFrame, direction: str = "min", seed: int = 0) -> 
 
     A `sklearn.ensemble.RandomForestRegressor` (200 trees, `random_state=seed`) learns the
     score from the hyperparameters of the usable trials (completed or stopped early, with
-    a finite score: `tuners.objectives.usable_scores`); a Hyperband configuration counts
+    a finite score: `tuners.results.objectives.usable_scores`); a Hyperband configuration counts
     once, by its furthest-trained usable trial. Then
     `sklearn.inspection.permutation_importance` (20 repeats, `random_state=seed`) shuffles
     one hyperparameter at a time and records how far the forest's R² on those trials

@@ -5,7 +5,7 @@ with `write_pareto`, whatever its tuner:
 
 - `pareto.csv`: one row per trial with a usable value of every objective (the first is
   the trial's score, the others are the `trials.csv` columns of the same names), with
-  `front` (NSGA-II's front, 0 for the Pareto front: `tuners.pareto_front`), `on_front`
+  `front` (NSGA-II's front, 0 for the Pareto front: `tuners.results.pareto_front`), `on_front`
   and the hyperparameters;
 - `plot_pareto.png`, for two objectives: every trial as a point, the front highlighted
   and joined in order;
@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipelines.run import selection
-from tuners import objectives, pareto_front
+from tuners.results import objectives, pareto_front
 
 PARETO_FILE = "pareto.csv"
 PLOT_FILE = "plot_pareto.png"
@@ -50,7 +50,7 @@ def pareto_table(trials: pd.DataFrame, names: Sequence[str],
 
     Args:
         trials: One row per trial, as `tuners.load_trials` returns: the first objective's
-            value is `score` (where it counts: `tuners.objectives.usable_scores`), each
+            value is `score` (where it counts: `tuners.results.objectives.usable_scores`), each
             other objective's is its own column.
         names: The objectives, in order.
         directions: `"min"` or `"max"` for each.

@@ -22,7 +22,8 @@ from matplotlib.ticker import NullFormatter
 
 import tuners
 from pipelines.reports import population_plots, rung_plots
-from tuners import objectives, schedule
+from tuners.plans import schedule
+from tuners.results import objectives
 
 PLOT_FILES = {
     "histories": "plot_histories.png",
@@ -59,7 +60,7 @@ def plot_histories(histories: pd.DataFrame, trials: pd.DataFrame, metric: str = 
 
     A line per configuration (a Hyperband configuration continues across rounds), with a
     dashed vertical mark where Hyperband stopped it (not promoted before the largest
-    budget) or a pruner did (`tuners.pruning`), a cross where it failed, and a dot where
+    budget) or a pruner did (`tuners.observers.pruning`), a cross where it failed, and a dot where
     early stopping ended it. A population-based training run is drawn one line per
     member, with its learning-rate schedule (`population_plots.plot_population`).
     """
@@ -245,7 +246,7 @@ def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str,
             if done.empty:
                 continue
             cumulative = done[column].astype("float64").cumsum().to_numpy()
-            # Only scores that could make a trial the best count (tuners.objectives).
+            # Only scores that could make a trial the best count (tuners.results.objectives).
             scores = objectives.usable_scores(done)
             best = (scores.fillna(np.inf).cummin() if direction == "min"
                     else scores.fillna(-np.inf).cummax()).to_numpy()

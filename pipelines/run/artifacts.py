@@ -24,7 +24,7 @@ from pipelines.errors import KtlabError
 from pipelines.run import refit
 from pipelines.run.progress import LOGGER
 from pipelines.run.selection import Choice
-from tuners.records import to_json_value
+from tuners.results.records import to_json_value
 
 
 class SearchFailedError(KtlabError):

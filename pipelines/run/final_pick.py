@@ -8,7 +8,7 @@ large as the differences between the best few. With `run.final_top = K` and
 TensorFlow:
 
 - the K best distinct configurations, by the one rule that ranks trials
-  (`tuners.objectives.rank_trials`; a Hyperband configuration continued across rounds
+  (`tuners.results.objectives.rank_trials`; a Hyperband configuration continued across rounds
   counts once, as its best-ranked trial), are each trained S more times from scratch, for
   the epochs their best score needed (`pipelines.run.refit.refit_epochs`);
 - every configuration gets the same S seeds, `run.seed + 1000 * s` for s = 1 .. S, so the
@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuners import objectives
-from tuners.records import to_json_value
+from tuners.results import objectives
+from tuners.results.records import to_json_value
 
 FINAL_FILE = "final.csv"
 REPORT_FILE = "report.md"

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.run import summary as report
-from tuners import objectives
 from tuners.registry import TUNERS
+from tuners.results import objectives
 
 LOGGER = logging.getLogger("ktlab")
 
@@ -146,7 +146,7 @@ class Progress:
         self.started = time.perf_counter()
 
     def __call__(self, record: dict[str, Any]) -> None:
-        """Takes a `trial_end` record (see `tuners.records`) and logs its line."""
+        """Takes a `trial_end` record (see `tuners.results.records`) and logs its line."""
         self.trials += 1
         trained = int(record.get("epochs_trained") or record.get("epochs") or 0)
         self.epochs += trained

@@ -35,9 +35,9 @@ from pipelines.run import artifacts, progress
 from pipelines.run.build import make_hypermodel, make_pipeline
 from pipelines.run.progress import LOGGER
 from pipelines.run.run_dir import RUN_MARKER, prepare_run_dir, set_aside_path
-from tuners import checkpoints, pruning
 from tuners import distribution as tuner_distribution
-from tuners.objectives import MEASURED
+from tuners.observers import checkpoints, pruning
+from tuners.results.objectives import MEASURED
 
 # Whether this process was told that deterministic ops stay on (said once, in one line).
 _DETERMINISM_SAID = False
@@ -62,7 +62,7 @@ def session(verbose: bool) -> Iterator[None]:
     search ends, however it ends (an error, Ctrl-C), so that a notebook that runs two
     searches gets the same behaviour from both. keras-tuner's environment variables and
     module globals are put back by `distributed.environment`, and the garbage collector's
-    freeze by the tuner (`tuners.tuner_classes.HistoryTuner.search`).
+    freeze by the tuner (`tuners.tuner.Tuner.search`).
     """
     with progress.logging_restored(), warnings.catch_warnings():
         if verbose:

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.run import final_pick
-from tuners import objectives
+from tuners.results import objectives
 
 # Short names keep a trial's line on one terminal row.
 SHORT_NAMES = {"learning_rate": "lr", "batch_size": "batch", "num_layers": "layers",

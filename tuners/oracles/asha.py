@@ -17,10 +17,11 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from tuners import errors
-from tuners.rungs import default_epoch_budget, rung_epochs
+from tuners.plans.rungs import default_epoch_budget, rung_epochs
 
-# The keys this oracle adds to a trial's values, as `HyperbandOracle` does, so that
-# `EpochBudgetTuner`, the histories and the plots treat its trials like Hyperband's.
+# The keys this oracle adds to a trial's values, as `HyperbandOracle` does, so that the
+# tuner's epoch budget (`tuners.observers.epoch_budget`), the histories and the plots treat its
+# trials like Hyperband's.
 SCHEDULE_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round")
 
 
@@ -38,7 +39,7 @@ class ASHAOracle(keras_tuner.Oracle):
 
     The total epochs handed out never exceed `epoch_budget`, by default the epochs of
     Hyperband's schedule for the same `max_epochs`, `factor` and `hyperband_iterations`
-    (`tuners.schedule.keras_tuner_schedule`), so ASHA and Hyperband compare at equal
+    (`tuners.plans.schedule.keras_tuner_schedule`), so ASHA and Hyperband compare at equal
     budgets. A trial that would overrun it is not started; the search stops when
     nothing fits.
 
@@ -76,7 +77,8 @@ class ASHAOracle(keras_tuner.Oracle):
 
     ```python
     oracle = ASHAOracle(objective="val_loss", max_epochs=27, factor=3, seed=1)
-    tuner = tuners.factory.EpochBudgetTuner(oracle=oracle, hypermodel=build_model)
+    tuner = tuners.Tuner(oracle=oracle, hypermodel=build_model,
+                         epoch_budget=tuners.observers.epoch_budget.EpochBudget())
     tuner.search(x, y, validation_data=(x_val, y_val))
     ```
     """

@@ -20,9 +20,10 @@ import numpy as np
 from keras_tuner.engine import hyperparameters as hyperparameter_types
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors, keras_tuner_internals, pareto_front
+from tuners import errors, keras_tuner_internals
 from tuners.oracles import nsga
 from tuners.oracles.values import is_valid_value, mutate_value, random_value, sample_values
+from tuners.results import pareto_front
 
 
 class GeneticOracle(keras_tuner.Oracle):
@@ -79,7 +80,7 @@ class GeneticOracle(keras_tuner.Oracle):
             (capped at the pool's size); larger means greedier.
         elite_count: The best configurations kept in the breeding pool from one
             generation to the next, from 0 to `population_size - 1`.
-        extra_objectives: Names (direction inferred, as `tuners.objectives` does) or
+        extra_objectives: Names (direction inferred, as `tuners.results.objectives` does) or
             `keras_tuner.Objective`s of metrics the trials report besides `objective`,
             such as `"params"`; one or more selects by NSGA-II.
         hyperparameters: Optional `HyperParameters` that define or override the

@@ -1,13 +1,13 @@
 """NSGA-II's ranking of trials with several objectives (Deb et al., 2002).
 
 Non-dominated sorting, which splits the points into fronts (the first is the Pareto
-front), lives beside the records (`tuners.pareto_front`). The
+front), lives beside the records (`tuners.results.pareto_front`). The
 crowding distance of a point within its front measures the room around it, so that
 between two points of one front the lonelier one is preferred and the front stays spread.
 
 The rules are Optuna's (`optuna.samplers.NSGAIISampler`, constraints aside):
 
-- sorting (`tuners.pareto_front`): equal points dominate neither one the other, so they
+- sorting (`tuners.results.pareto_front`): equal points dominate neither one the other, so they
   share a front;
 - crowding distance: the sum over objectives of the gap between a point's two
   neighbours along that objective, divided by the objective's range in the front; the
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from tuners import pareto_front
+from tuners.results import pareto_front
 
 
 def crowding_distance(points: Sequence[Sequence[float]]) -> np.ndarray:

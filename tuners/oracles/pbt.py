@@ -25,8 +25,9 @@ import numpy as np
 from keras_tuner.engine import hyperparameters as hyperparameter_types
 from keras_tuner.engine import trial as trial_module
 
-from tuners import errors, population
+from tuners import errors
 from tuners.oracles import values as values_module
+from tuners.plans import population
 
 # The hyperparameters perturbed by default: those of ktlab's hypermodels that change how
 # a model trains but not the shapes of its weights, so a copied checkpoint still loads
@@ -40,7 +41,7 @@ class PBTOracle(keras_tuner.Oracle):
     """Population-based training in synchronous generations over epoch intervals.
 
     Generation `g` trains every member from epoch `interval_ends[g - 1]` to
-    `interval_ends[g]` (see `tuners.population.population_plan`), one trial per member.
+    `interval_ends[g]` (see `tuners.plans.population.population_plan`), one trial per member.
     When every trial of a generation has ended, the oracle ranks the members by their
     trials' scores (keras-tuner's: the best epoch of the interval). Each member in the
     bottom `quantile_fraction` (Ray Tune's quantile rule: `ceil(P * fraction)`, at most
@@ -57,10 +58,11 @@ class PBTOracle(keras_tuner.Oracle):
 
     The weights and the optimizer's state are copied: keras-tuner checkpoints a trial's
     best epoch with `model.save_weights`, which in Keras 3 holds the optimizer's
-    variables too, and `EpochBudgetTuner` loads them for a trial with a `tuner/member`
-    (`tuners.optimizer_state`; Adam's moments and iteration count carry on, the
-    learning rate is the trial's own). A member continues from the best epoch of its
-    interval, not the last. Hyperband's promotions, by contrast, reload weights only.
+    variables too, and the tuner's epoch budget (`tuners.observers.epoch_budget`) loads them for a
+    trial with a `tuner/member` (`tuners.observers.optimizer_state`; Adam's moments and iteration
+    count carry on, the learning rate is the trial's own). A member continues from the
+    best epoch of its interval, not the last. Hyperband's promotions, by contrast,
+    reload weights only.
 
     Perturb only hyperparameters that leave the weights' and the optimizer's variables
     alone: a changed `units` makes the copied checkpoint fail to load, a changed
@@ -68,7 +70,7 @@ class PBTOracle(keras_tuner.Oracle):
     that the search space lacks are refused when the tuner is built (`check_space`),
     except those of `DEFAULT_PERTURBABLE`, which cover several hypermodels.
 
-    Trials carry Hyperband's values, so `EpochBudgetTuner`, the histories and the plots
+    Trials carry Hyperband's values, so the epoch budget, the histories and the plots
     treat them like Hyperband's: `tuner/epochs`, `tuner/initial_epoch`, `tuner/trial_id`
     (the checkpoint to load), `tuner/bracket` (always 0), `tuner/round` (the
     generation); and `tuner/member` and, after an exploit, `tuner/exploited_from` (the
@@ -79,7 +81,7 @@ class PBTOracle(keras_tuner.Oracle):
             keras-tuner oracle.
         max_epochs: The epochs each member trains in all.
         factor: Hyperband's reduction factor, which sizes the default population and
-            interval (`tuners.population.population_plan`).
+            interval (`tuners.plans.population.population_plan`).
         hyperband_iterations: Hyperband's iterations, for the default population.
         population_size: The members, at least 2; None trains about Hyperband's epochs.
         perturbation_interval: Epochs between two exploit steps; None for
@@ -111,7 +113,8 @@ class PBTOracle(keras_tuner.Oracle):
 
     ```python
     oracle = PBTOracle(objective="val_loss", max_epochs=9, factor=3, seed=1)
-    tuner = tuners.factory.EpochBudgetTuner(oracle=oracle, hypermodel=build_model)
+    tuner = tuners.Tuner(oracle=oracle, hypermodel=build_model,
+                         epoch_budget=tuners.observers.epoch_budget.EpochBudget())
     tuner.search(x, y, validation_data=(x_val, y_val))
     ```
     """
@@ -232,7 +235,7 @@ class PBTOracle(keras_tuner.Oracle):
     def promotable_trial_ids(self) -> set[str]:
         """The ended trials whose checkpoints a later generation may still load.
 
-        `tuners.checkpoints` keeps them: the parents of trials not handed out yet, and
+        `tuners.observers.checkpoints` keeps them: the parents of trials not handed out yet, and
         the current generation's completed trials while another generation follows.
 
         Returns:

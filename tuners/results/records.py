@@ -1,4 +1,4 @@
-"""Readers of `histories.jsonl`: the per-trial records that `tuners.recorder` writes.
+"""Readers of `histories.jsonl`: the per-trial records that `tuners.observers.recorder` writes.
 
 This module needs neither TensorFlow nor keras-tuner, so reports, plots and notebooks
 read a run directory quickly.
@@ -26,7 +26,7 @@ Records, one per line, in the order they happen:
   but no longer count.
 
 `status` is one of `"completed"`, `"stopped_early"` (fewer epochs than its budget, for
-example by `EarlyStopping`), `"pruned"` (stopped by a pruner, `tuners.pruning`; `reason`
+example by `EarlyStopping`), `"pruned"` (stopped by a pruner, `tuners.observers.pruning`; `reason`
 gives the rule's numbers) or `"failed"` (an exception, or a NaN or infinite loss).
 keras-tuner's own record agrees (`oracle_status`, `trial.json`): a completed or
 stopped-early trial is `"COMPLETED"`, a pruned one `"STOPPED"` and a failed one
@@ -58,7 +58,7 @@ from typing import Any
 import pandas
 
 from tuners.errors import HistoryFileError
-from tuners.json_values import to_float, to_json_value  # noqa: F401  (ktlab's callers import them from here)
+from tuners.results.json_values import to_float, to_json_value  # noqa: F401  (ktlab's callers import them from here)
 
 HISTORY_FILENAME = "histories.jsonl"
 # One file per distributed worker: `histories-<tuner_id>.jsonl`.

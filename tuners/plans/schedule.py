@@ -3,10 +3,10 @@
 A Hyperband run is a list of brackets; each bracket is a successive-halving run whose
 rounds train fewer configurations for more epochs. keras-tuner's `HyperbandOracle`
 computes its own sizes, which differ from the paper's table, so this module computes
-both, without training anything, and `tuners.schedule_report` says where they differ.
+both, without training anything, and `tuners.plans.schedule_report` says where they differ.
 
 ```python
-from tuners import schedule, schedule_report
+from tuners.plans import schedule, schedule_report
 
 ours = schedule.keras_tuner_schedule(max_epochs=81, factor=3)
 paper = schedule.paper_schedule(max_epochs=81, factor=3)

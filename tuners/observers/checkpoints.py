@@ -22,7 +22,7 @@ is kept while any of these holds:
   continues: a dominated trial is never on the front again.
 
 Everything else is deleted, with the trial's per-fold checkpoints of a walk-forward
-search (`tuners.walk_forward`), which the same rules keep: a promotion loads the
+search (`tuners.runners.walk_forward`), which the same rules keep: a promotion loads the
 parent's checkpoint of each fold. Trial files and build configs stay. A trial that is not the
 best now never becomes the best later (scores do not change once a trial ends), so no
 deleted checkpoint is ever wanted back.
@@ -43,7 +43,10 @@ from typing import Any
 import keras_tuner
 import pandas
 
-from tuners import keras_tuner_internals, objectives, pareto_front, schedule, walk_forward
+from tuners import keras_tuner_internals
+from tuners.plans import schedule
+from tuners.results import objectives, pareto_front
+from tuners.runners import walk_forward
 
 # keras-tuner's statuses of a trial that ended: a pruned one ends STOPPED.
 FINISHED = ("COMPLETED", "STOPPED", "FAILED")

@@ -1,7 +1,7 @@
 """Hyperband schedules in words: a table of one, and where two differ.
 
 ```python
-from tuners import schedule, schedule_report
+from tuners.plans import schedule, schedule_report
 
 ours = schedule.keras_tuner_schedule(max_epochs=81, factor=3)
 paper = schedule.paper_schedule(max_epochs=81, factor=3)
@@ -12,7 +12,7 @@ print("\n".join(schedule_report.compare_schedules(ours, paper)))
 
 from __future__ import annotations
 
-from tuners import schedule as hyperband_schedule
+from tuners.plans import schedule as hyperband_schedule
 
 
 def compare_schedules(keras_tuner: hyperband_schedule.Schedule,

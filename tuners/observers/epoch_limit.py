@@ -11,7 +11,9 @@ trial may overshoot by at most its own epochs.
 ```python
 tuner = tuners.build_tuner("random", hypermodel, directory="runs/demo", max_epochs=9,
                            max_trials=30, max_trained_epochs=75)
-tuner.search(**prepared.fit_kwargs(), epochs=9)  # Stops at >= 75 epochs or 30 trials.
+# Stops at >= 75 epochs or 30 trials.
+tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=9)
+tuner.observer(epoch_limit.EpochLimit).trained_epochs()
 ```
 
 keras-tuner has no stop condition other than `max_trials` (its `Oracle.create_trial`
@@ -29,28 +31,23 @@ import numbers
 import os
 from typing import Any
 
-from tuners import records
 from tuners.errors import HistoryFileError, TunerConfigError
+from tuners.observers import trial_observer
+from tuners.results import records
 
 
-class EpochLimitMixin:
-    """Adds `max_trained_epochs` to a tuner that records histories (`HistoryMixin`).
-
-    Put it before `HistoryMixin`: `class MyTuner(EpochLimitMixin, HistoryMixin,
-    keras_tuner.Tuner)`.
+class EpochLimit(trial_observer.TrialObserver):
+    """Ends the search once its trials have trained `max_trained_epochs` epochs in all.
 
     Args:
-        *args: Passed to the next class.
         max_trained_epochs: The epochs, summed over trials, after which no new trial
             starts; None (the default) sets no limit.
-        **kwargs: Passed to the next class.
 
     Raises:
         TunerConfigError: For a `max_trained_epochs` that is not a whole number >= 1.
     """
 
-    def __init__(self, *args: Any, max_trained_epochs: int | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, max_trained_epochs: int | None = None) -> None:
         if max_trained_epochs is not None and (
                 isinstance(max_trained_epochs, bool)
                 or not isinstance(max_trained_epochs, numbers.Integral)
@@ -62,7 +59,11 @@ class EpochLimitMixin:
         # each trial as it ends; a trial run again replaces its count, as `trials.csv`
         # keeps a trial's latest attempt.
         self._epochs_by_trial: dict[str, int] | None = None
-        super().__init__(*args, **kwargs)
+        self._history_path: str | None = None
+
+    def attach(self, tuner: Any) -> None:
+        """Notes where the histories are, to count the epochs of an earlier search."""
+        self._history_path = tuner.history_path
 
     def trained_epochs(self) -> int:
         """The epochs trained so far, as `trials.csv` sums `epochs_trained`."""
@@ -70,33 +71,30 @@ class EpochLimitMixin:
             self._epochs_by_trial = self._read_trained_epochs()
         return sum(self._epochs_by_trial.values())
 
-    def on_search_begin(self) -> None:
-        super().on_search_begin()
-        self._stop_when_spent()
+    def on_search_begin(self, tuner: Any) -> None:
+        self._stop_when_spent(tuner.oracle)
 
-    def on_trial_end(self, trial: Any) -> None:
-        super().on_trial_end(trial)
-        ended = self.trial_end_records.get(trial.trial_id)
-        if self._epochs_by_trial is not None and ended is not None:
-            self._epochs_by_trial[trial.trial_id] = int(ended["epochs_trained"])
-        self._stop_when_spent()
+    def on_trial_end(self, tuner: Any, trial: Any, recording: Any) -> None:
+        if self._epochs_by_trial is not None:
+            # The `epochs_trained` of the trial's `trial_end` record.
+            self._epochs_by_trial[trial.trial_id] = len(recording.epochs)
+        self._stop_when_spent(tuner.oracle)
 
     def _read_trained_epochs(self) -> dict[str, int]:
         # Read from the histories file once, so that a resumed search counts the epochs of
         # the trials that ran before it, exactly as the run's metrics will.
-        if not os.path.exists(self.history_path):
+        if self._history_path is None or not os.path.exists(self._history_path):
             return {}
         try:
-            trials = records.load_trials(self.history_path)
+            trials = records.load_trials(self._history_path)
         except HistoryFileError:
             return {}
         return {str(trial_id): int(epochs) for trial_id, epochs
                 in zip(trials["trial_id"], trials["epochs_trained"], strict=True)}
 
-    def _stop_when_spent(self) -> None:
+    def _stop_when_spent(self, oracle: Any) -> None:
         if self.max_trained_epochs is None:
             return
-        oracle = self.oracle
         if self.trained_epochs() >= self.max_trained_epochs and hasattr(oracle, "trials"):
             # keras-tuner's `create_trial` answers STOPPED once the oracle holds
             # `max_trials` trials; no trial is created after this one.

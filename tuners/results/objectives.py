@@ -14,7 +14,7 @@ import pandas
 # Substrings of a metric's name that tell which way is better; the first match wins.
 MINIMIZED = ("loss", "mae", "mse", "rmse", "mape", "error", "crossentropy")
 MAXIMIZED = ("acc", "auc", "precision", "recall")
-# What the tuner measures on each trial's trained model (`tuners.measures`), not a Keras
+# What the tuner measures on each trial's trained model (`tuners.results.measures`), not a Keras
 # metric: the parameter count and the median time to predict one batch. Both minimized.
 MEASURED = ("params", "latency_ms")
 # The `trials.csv` statuses whose scores are ranked: keras-tuner's COMPLETED trials.
@@ -50,7 +50,7 @@ def usable_scores(trials: pandas.DataFrame) -> pandas.Series:
 
     A score counts when it is finite and its trial completed or stopped early: the trials
     keras-tuner records as COMPLETED and ranks in `oracle.get_best_trials()`, so that
-    ktlab's best trial is keras-tuner's. A pruned trial (`tuners.pruning`, STOPPED in
+    ktlab's best trial is keras-tuner's. A pruned trial (`tuners.observers.pruning`, STOPPED in
     keras-tuner) keeps the score of its best epoch for the reader, but it is not ranked,
     as Optuna ranks only complete trials; a failed one has no score.
     """

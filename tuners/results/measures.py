@@ -1,6 +1,6 @@
 """Measures of a trial's trained model that can be objectives: its size and its speed.
 
-`tuners.objectives.MEASURED` names them; both are minimized.
+`tuners.results.objectives.MEASURED` names them; both are minimized.
 
 - `params`: the model's parameter count, `model.count_params()`;
 - `latency_ms`: the median wall time, in milliseconds, of `model.predict_on_batch` on one
@@ -8,7 +8,7 @@
   builds the prediction function). It is measured on the machine the trial runs on, with
   whatever else that machine is doing at the time, so compare it within one run.
 
-`tuners.recorder.HistoryMixin` measures each trained model at the end of its training and
+`tuners.tuner.Tuner` measures each trained model at the end of its training and
 adds the values to the metrics keras-tuner reports to the oracle (`with_measures`).
 """
 
@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tuners.objectives import MEASURED
+from tuners.results.objectives import MEASURED
 
 LATENCY_REPEATS = 7
 

@@ -9,8 +9,9 @@ best epoch so far, as keras-tuner scores any trial whose `fit()` ends early.
 
 `median_rule` and `MedianPruner` are pure: they take numbers, train nothing and import
 neither TensorFlow nor keras-tuner, so the rule is tested on synthetic curves and the
-config checks name the pruners without that import. `PruningMixin` is the tuner's side:
-it asks the pruner after each epoch and sets `model.stop_training`.
+config checks name the pruners without that import. `Pruning` is the tuner's side, a
+trial observer (`tuners.observers.trial_observer`): it asks the pruner after each epoch, and the
+tuner then sets `model.stop_training`.
 
 ```python
 pruner = MedianPruner(grace_epochs=2, startup_trials=3)
@@ -28,8 +29,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tuners import records, registry, trial_curves
+from tuners import registry
 from tuners.errors import TunerConfigError
+from tuners.observers import trial_observer
+from tuners.results import records, trial_curves
 
 # `none` keeps every trial to its last epoch; a new rule is one more entry here and a
 # class with `decide()` like `MedianPruner`.
@@ -206,69 +209,49 @@ def earlier_curves(histories: Any, objective: str, exclude: str | None = None
     return list(curves.values())
 
 
-class PruningMixin:
-    """Stops a trial from the tuner's `on_epoch_end` hook when its pruner says so.
+class Pruning(trial_observer.TrialObserver):
+    """Stops a trial after an epoch when its pruner says so; a trial observer of the tuner.
 
-    Put it before the recording tuner: `class PruningTuner(PruningMixin, HistoryTuner)`.
-    The earlier trials' curves are kept in memory (`tuners.trial_curves`): the histories
+    The earlier trials' curves are kept in memory (`tuners.results.trial_curves`): the histories
     files are read whole once, when the rule first needs them, and after that only the
     lines appended since, so a resumed search and distributed workers (each writing its
     own `histories-<tuner_id>.jsonl`) see every finished trial without reading a file
-    again for each trial. The trial's record
-    then says `"pruned"` with the rule's numbers instead of `"stopped_early"`.
+    again for each trial. The trial's record then says `"pruned"` with the rule's numbers
+    instead of `"stopped_early"`, and keras-tuner records it STOPPED.
 
     Args:
-        *args: Passed to the tuner class.
         pruner: An object with `decide(value, epoch, earlier, direction)` returning a
             `Decision`, such as `MedianPruner`.
-        **kwargs: Passed to the tuner class.
     """
 
-    def __init__(self, *args: Any, pruner: Any, **kwargs: Any) -> None:
+    def __init__(self, pruner: Any) -> None:
         self.pruner = pruner
         self._curves: trial_curves.TrialCurves | None = None
         self._earlier: list[dict[int, float]] | None = None
-        self._pruned: dict[str, str] = {}
-        super().__init__(*args, **kwargs)
 
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        """Forgets the last trial's view of the earlier curves, then runs the trial."""
+    def on_trial_begin(self, tuner: Any, trial: Any) -> None:
+        """Forgets the last trial's view of the earlier curves."""
         self._earlier = None
-        return super().run_trial(trial, *args, **kwargs)
 
-    def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: dict | None = None) -> None:
-        """Records the epoch, then stops training when the pruner says so."""
-        super().on_epoch_end(trial, model, epoch, logs=logs)
-        recording = self._recording
-        objective = self.oracle.objective
-        value = (logs or {}).get(objective.name)
+    def on_epoch_end(self, tuner: Any, trial: Any, model: Any, epoch: int,
+                     logs: dict[str, Any]) -> str | None:
+        """The rule's sentence when the trial stops after this epoch, else None."""
+        recording = tuner.recording
+        objective = tuner.oracle.objective
+        value = logs.get(objective.name)
         # Stopping after the last epoch would change nothing but the trial's status.
         if (value is None or recording is None or recording.trial_id != trial.trial_id
                 or epoch + 1 >= recording.target_epochs):
-            return
+            return None
         if self._earlier is None:
             if self._curves is None:
-                self._curves = trial_curves.TrialCurves(self.history_path, objective.name)
+                self._curves = trial_curves.TrialCurves(tuner.history_path, objective.name)
             self._curves.update()
             self._earlier = self._curves.earlier(exclude=trial.trial_id,
                                                  statuses=COUNTED_STATUSES)
         decision = self.pruner.decide(records.to_float(value), int(epoch), self._earlier,
                                       objective.direction)
-        if decision.prune:
-            model.stop_training = True
-            self._pruned.setdefault(trial.trial_id, decision.reason(objective.name))
-
-    def stops_trial(self, trial_id: str) -> bool:
-        """Whether the pruner stopped the trial: keras-tuner then records it STOPPED."""
-        return trial_id in self._pruned or super().stops_trial(trial_id)
-
-    def _trial_status(self, oracle_trial: Any, recording: Any) -> tuple[str, str | None]:
-        status, reason = super()._trial_status(oracle_trial, recording)
-        pruned = self._pruned.pop(recording.trial_id, None)
-        # A failure (a NaN objective, an exception) says more than the pruning.
-        if pruned is not None and status in ("stopped_early", "completed"):
-            return "pruned", pruned
-        return status, reason
+        return decision.reason(objective.name) if decision.prune else None
 
 
 def _check_count(name: str, value: Any) -> None:

@@ -1,8 +1,9 @@
 """What the running trial has recorded, and how ktlab reads how it ended.
 
-`tuners.recorder.HistoryMixin` fills a `TrialRecording` from the tuner's hooks while a
-trial trains (one trial at a time), and reads it when the trial ends: the status and
-reason that `histories.jsonl` and `trials.csv` give (`trial_status`), and the best epoch
+`tuners.tuner.Tuner` fills a `TrialRecording` from keras-tuner's hooks while a trial
+trains (one trial at a time), and its observers read it; the recorder
+(`tuners.observers.recorder`) reads it when the trial ends: the status and reason that
+`histories.jsonl` and `trials.csv` give (`trial_status`), and the best epoch
 (`best_epoch`).
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from keras_tuner.engine import trial as trial_module
 
-from tuners.records import to_json_value
+from tuners.results.records import to_json_value
 
 
 @dataclasses.dataclass
@@ -44,6 +45,8 @@ class TrialRecording:
     non_finite_epoch: int | None = None
     fold_scores: list[float] | None = None
     model: Any = None
+    # Why an observer stopped the trial before its last epoch (a pruner's sentence).
+    stopped_reason: str | None = None
 
 
 def trial_status(oracle_trial: Any, recording: TrialRecording) -> tuple[str, str | None]:
@@ -54,9 +57,17 @@ def trial_status(oracle_trial: Any, recording: TrialRecording) -> tuple[str, str
         recording: What the trial recorded.
 
     Returns:
-        `("failed", reason)`, `("stopped_early", reason)` or `("completed", None)`; a
-        pruner turns the last two into `"pruned"` (`tuners.pruning`).
+        `("failed", reason)`, `("pruned", reason)` for a trial an observer stopped
+        (`tuners.observers.pruning`), `("stopped_early", reason)` or `("completed", None)`.
     """
+    status, reason = _ended(oracle_trial, recording)
+    # A failure (a NaN objective, an exception) says more than the pruning.
+    if recording.stopped_reason is not None and status in ("stopped_early", "completed"):
+        return "pruned", recording.stopped_reason
+    return status, reason
+
+
+def _ended(oracle_trial: Any, recording: TrialRecording) -> tuple[str, str | None]:
     if recording.non_finite_epoch is not None:
         epoch = recording.non_finite_epoch
         return "failed", f"loss or objective became NaN or infinite at epoch {epoch}"

@@ -8,9 +8,10 @@ Equal points dominate neither one the other, so they share a front, as in Optuna
 value of each further objective (`trial_values`).
 
 It lives beside the records, not in an oracle: the run's Pareto front
-(`pipelines.reports.pareto`) and the checkpoints it keeps (`tuners.checkpoints`) read it without
-loading any search strategy, and NSGA-II's selection (`tuners.oracles.nsga`) builds on
-it. It imports neither TensorFlow nor keras-tuner until a further objective is named.
+(`pipelines.reports.pareto`) and the checkpoints it keeps
+(`tuners.observers.checkpoints`) read it without loading any search strategy, and
+NSGA-II's selection (`tuners.oracles.nsga`) builds on it. It imports neither TensorFlow
+nor keras-tuner until a further objective is named.
 
 The sort is written by hand because it is short and ktlab needs no other part of Optuna
 or pymoo, which would each add a large dependency for it.
@@ -29,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuners import errors, objectives
+from tuners import errors
+from tuners.results import objectives
 
 if TYPE_CHECKING:
     import keras_tuner

@@ -1,11 +1,11 @@
 """The finished trials' learning curves, kept in memory as the histories files grow.
 
-The histories files are the append-only log of curves (`tuners.recorder`). The median
+The histories files are the append-only log of curves (`tuners.observers.recorder`). The median
 pruner needs every earlier trial's curve before each trial; reading the files whole each
 time would cost the square of the trials. `TrialCurves` reads each file once: all of it
 at the first `update()` (a resumed search's earlier trials, or the trials other
 distributed workers already ran), then only the lines appended since, from where it
-stopped. It applies the same rules as `tuners.records.load_histories`: a trial that
+stopped. It applies the same rules as `tuners.results.records.load_histories`: a trial that
 starts again replaces its earlier epochs, a superseded attempt no longer counts, and a
 trial counts once its `trial_end` record says how it ended.
 
@@ -25,8 +25,8 @@ import pathlib
 from collections.abc import Collection
 from typing import Any
 
-from tuners import records
 from tuners.errors import HistoryFileError
+from tuners.results import records
 
 
 class TrialCurves:
@@ -87,7 +87,7 @@ class TrialCurves:
         Returns:
             One curve per trial, in the order the trials ended; a trial trained several
             times (executions) gives the mean of its executions' known values at each
-            epoch (NaN when none is known), as `tuners.pruning.earlier_curves` does.
+            epoch (NaN when none is known), as `tuners.observers.pruning.earlier_curves` does.
         """
         curves = []
         for trial_id, status in self._statuses.items():

@@ -5,7 +5,7 @@ oracle, the progress lines and `ktlab compare` share, so that none needs keras-t
 it (the registry's `plan` hook, `tuners.registry.TunerSpec.planned_budget`).
 
 ```python
-from tuners import rungs
+from tuners.plans import rungs
 
 rungs.rung_epochs(max_epochs=9, factor=3)   # (1, 3, 9)
 rungs.planned_budget(9, 3, 1)               # (49, 75): Hyperband's 75 epochs in 49 trials
@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tuners import errors, schedule
+from tuners import errors
+from tuners.plans import schedule
 
 
 def rung_epochs(max_epochs: int, factor: int, min_epochs: int = 1) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ module holds the arithmetic that the oracle, the progress lines and `ktlab compa
 share, so that they plan the same trials and epochs and none needs keras-tuner to do so.
 
 ```python
-from tuners import population
+from tuners.plans import population
 
 plan = population.population_plan(max_epochs=9, factor=3)
 plan.population_size, plan.interval_ends  # 8, (2, 4, 6, 8, 9)
@@ -21,7 +21,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tuners import errors, schedule
+from tuners import errors
+from tuners.plans import schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +75,7 @@ def population_plan(
     Each member trains `max_epochs` epochs in all, so the population is the epoch budget
     over `max_epochs`, rounded, at least 2: by default the budget is the epochs of
     Hyperband's schedule for the same `max_epochs`, `factor` and `hyperband_iterations`
-    (`tuners.schedule.keras_tuner_schedule`), which is also how `ktlab compare` sizes the
+    (`tuners.plans.schedule.keras_tuner_schedule`), which is also how `ktlab compare` sizes the
     trial-budget tuners, so PBT plans exactly their epochs (72 against Hyperband's 75 for
     `max_epochs=9, factor=3`). The interval defaults to `ceil(max_epochs / (2 * factor))`
     epochs: about `2 * factor` intervals, each a chance for the weakest members to copy

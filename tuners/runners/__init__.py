@@ -1,0 +1,1 @@
+"""The trial runners of `tuners.tuner.Tuner`: holdout, or one model per walk-forward fold."""
