@@ -1,13 +1,6 @@
 """Hyperband schedules in words: a table of one, and where two differ.
 
-```python
-from tuners.plans import schedule, schedule_report
-
-ours = schedule.keras_tuner_schedule(max_epochs=81, factor=3)
-paper = schedule.paper_schedule(max_epochs=81, factor=3)
-print(schedule_report.format_schedule(ours))
-print("\n".join(schedule_report.compare_schedules(ours, paper)))
-```
+`ktlab brackets` prints both; `tuners.plans.schedule` shows how to call them.
 """
 
 from __future__ import annotations
