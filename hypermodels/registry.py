@@ -104,8 +104,8 @@ MODELS: dict[str, ModelSpec] = {
     "dense": ModelSpec("hypermodels.dense:DenseHyperModel", data_kind="table",
                        presets={"quick": {}, "article": {}}),
 }
-# The names every process has; `--workers` sends its processes the entries added to these.
-BUILT_IN = frozenset(MODELS)
+# The entries every process has; `--workers` sends its processes those added or replaced.
+BUILT_IN = dict(MODELS)
 
 
 def is_reference(name: str) -> bool:

@@ -1,9 +1,10 @@
-"""The application around a search, and (in `pipelines.data`) the data side.
+"""The application around a search. Read `pipelines/recipe.py` first: `run_search` is
+`ktlab tune` on one screen, and each of its lines names the room below that does the work.
 
-- `pipelines.data`: files and tables to scaled arrays and splits.
-- `config` (settings, checked in one place), `build` (the pipeline and model a config
-  names), `search` (`run_search`), `run_dir`, `artifacts`, `distributed`, `compare`,
-  `report`, `plots` and `cli` (`ktlab`): one job each.
+- `config`: the settings and their checks; `data`: files to scaled splits and baselines;
+- `run`: one run's parts (its directory, the tuner, artifacts, refit, final pick, predict);
+- `reports`: plots, importances, the Pareto front; `parallel`: chief and workers;
+- `compare`: strategies side by side; `cli`: the `ktlab` command.
 
 Nothing imported here loads TensorFlow; `run_search` and `run_compare` load it on first use.
 """

@@ -14,5 +14,9 @@ class DataError(KtlabError):
     """A data file, column or value that the pipeline cannot use."""
 
 
+class TooManyFailedTrialsError(KtlabError):
+    """The search ended because `max_consecutive_failed_trials` trials failed in a row."""
+
+
 class ConfigError(KtlabError):
     """A configuration value or command-line flag that cannot be used."""

@@ -38,6 +38,7 @@ import keras_tuner
 
 from pipelines.config import Config
 from pipelines.data import PreparedData
+from pipelines.errors import TooManyFailedTrialsError
 from pipelines.reports import importance, pareto, plots
 from pipelines.run import artifacts, final_retrain, run_dir, search, summary
 from pipelines.run.artifacts import RunResult
@@ -106,7 +107,7 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
             run.listener.prune_now()
             trials = artifacts.write_trials(run.dir)
             choice = artifacts.best_choice(tuner, run.dir)  # keras-tuner's best.
-        except (artifacts.SearchFailedError, artifacts.TooManyFailedTrialsError):
+        except (artifacts.SearchFailedError, TooManyFailedTrialsError):
             plots.write_plots(run.dir)  # The curves of the trials that ran show why.
             raise
         searched = Searched(config, data, tuner, trials, run.dir)

@@ -1,6 +1,6 @@
 """`ktlab tune --workers N`: a chief and N worker processes on this machine.
 
-The searches run real `python -m pipelines tune --distributed worker` processes, started by
+The searches run real `python -m pipelines.parallel.worker_process` processes, started by
 the chief on a free port of 127.0.0.1; the chief stops every worker it started, whatever
 happens.
 """
@@ -118,6 +118,24 @@ def test_registered_entries_are_written_as_references_and_registered_again(monke
     registrations.register(added)
     assert tuner_registry.TUNERS["evolution"].oracle_class is GeneticOracle
     monkeypatch.delitem(tuner_registry.TUNERS, "evolution")
+
+
+def test_a_replaced_built_in_entry_reaches_the_workers_and_a_bad_one_is_one_line(monkeypatch):
+    from hypermodels.lstm import LSTMHyperModel
+
+    assert registrations.added_entries() == {}
+    monkeypatch.setitem(model_registry.MODELS, "lstm", model_registry.ModelSpec(
+        LSTMHyperModel, presets={"quick": {"units": [4]}}))
+    assert registrations.added_entries() == {"models": {"lstm": {
+        "hypermodel": "hypermodels.lstm:LSTMHyperModel", "data_kind": "series",
+        "default_source": "AAPL", "presets": {"quick": {"units": [4]}}}}}
+    monkeypatch.setitem(model_registry.MODELS, "lstm", model_registry.ModelSpec(
+        LSTMHyperModel, presets={"quick": {"units": {4, 8}}}))
+    with pytest.raises(ConfigError) as error:
+        registrations.added_entries()
+    assert str(error.value) == (
+        "models entry 'lstm' cannot be sent to --workers processes (Object of type set is "
+        "not JSON serializable); give its settings as plain numbers, strings, lists and dicts")
 
 
 def worker_pids(marker: str) -> list[int]:

@@ -97,5 +97,5 @@ TUNERS: dict[str, TunerSpec] = {
     "pbt": TunerSpec("tuners.oracles.pbt:PBTOracle", budget="epochs",
                      plan="tuners.plans.population:planned_budget"),
 }
-# The names every process has; `--workers` sends its processes the entries added to these.
-BUILT_IN = frozenset(TUNERS)
+# The entries every process has; `--workers` sends its processes those added or replaced.
+BUILT_IN = dict(TUNERS)

@@ -36,7 +36,6 @@ from pipelines.run import build, progress, quiet, run_dir
 from tuners.plans import schedule, schedule_report
 
 
-# Flags that override config keys: flag destination -> (section, key).
 def _config_from_args(args: argparse.Namespace) -> config.Config:
     overrides: dict[str, dict[str, Any]] = {}
     for destination, (section, key) in flags.FLAG_KEYS.items():

@@ -105,7 +105,7 @@ class TunerConfig:
     # Several objectives, e.g. ["val_loss", "params"] or ["val_loss", "latency_ms"]: the
     # first replaces `objective` and is what every tuner optimises; the genetic tuner
     # selects by NSGA-II on all of them, and the run writes their Pareto front
-    # (pipelines/pareto.py). The saved model is then the trial best in the last objective
+    # (pipelines/reports/pareto.py). The saved model is then the trial best in the last objective
     # among those within `pareto_tolerance` (a fraction) of the best first objective.
     objectives: list[str] = dataclasses.field(default_factory=list)
     pareto_tolerance: float = 0.01

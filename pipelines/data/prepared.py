@@ -2,11 +2,12 @@
 
 `StockPipeline` (daily prices, windows for an LSTM) and `TabularPipeline` (rows for a
 dense network) both return a `PreparedData` from `prepare()`. Every tuner receives the
-same `prepared.fit_kwargs()`; the held-out test split never reaches it.
+same training and validation splits, at each trial's tuned batch size
+(`hypermodels.fit_data`); the held-out test split never reaches it.
 
 ```python
 prepared = pipelines.data.StockPipeline("AAPL", lookback=30).prepare()
-tuner.search(**prepared.fit_kwargs(), epochs=10)
+tuner.search(**hypermodels.fit_data(hypermodel, prepared), epochs=10)
 print(prepared.evaluate(best_model, "test"), prepared.baselines["test"])
 ```
 """

@@ -198,7 +198,7 @@ class StockPipeline:
         """Loads (unless `prices` is given), checks, featurises, splits and scales.
 
         Args:
-            prices: A frame as `pipelines.sources.load_stock_frame` returns, to skip
+            prices: A frame as `pipelines.data.sources.load_stock_frame` returns, to skip
                 loading (notebooks and tests use this).
 
         Raises:

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from pipelines.errors import ConfigError, KtlabError
+from pipelines.errors import ConfigError, KtlabError, TooManyFailedTrialsError
 from tuners import distribution as tuner_distribution
 
 ROLES = ("chief", "worker")
@@ -62,8 +62,6 @@ class ChiefUnreachableError(KtlabError):
     """No chief answered a worker in time."""
 
 
-class TooManyFailedTrialsError(KtlabError):
-    """The search ended because `max_consecutive_failed_trials` trials failed in a row."""
 
 
 @dataclasses.dataclass(frozen=True)

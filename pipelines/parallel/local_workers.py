@@ -260,7 +260,7 @@ def run_with_workers(config: Config, workers: int | None = None, *,
                      resume: bool = False, reuse_finished: bool = False) -> RunResult:
     """Runs one search on `workers` worker processes of this machine, this one the chief.
 
-    With one worker and no `run.recycle_after` it is `search.run_search` in this process.
+    With one worker and no `run.recycle_after` it is `recipe.run_search` in this process.
     The workers are separate processes, so the model and the callbacks must be ones that
     `config` names (a `HyperModel` instance or a callback object of this process cannot be
     handed over: `run_search` takes those).

@@ -14,6 +14,7 @@ by another process: such an entry is refused in one line that says to move the c
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from hypermodels import registry as model_registry
@@ -30,18 +31,25 @@ REGISTRIES = {
 
 
 def added_entries() -> dict[str, dict[str, dict[str, Any]]]:
-    """The entries this process added to the registries, as plain data for a worker.
+    """The entries this process added to the registries or replaced, as plain data.
 
     Raises:
-        ConfigError: For a class another process cannot import.
+        ConfigError: For a class another process cannot import, or settings that cannot be
+            written as JSON.
     """
     added: dict[str, dict[str, dict[str, Any]]] = {}
     for kind, (entries, built_in, _, class_field) in REGISTRIES.items():
         for name, spec in entries.items():
-            if name in built_in:
+            if built_in.get(name) == spec:
                 continue
             fields = dataclasses.asdict(spec)
             fields[class_field] = _reference(kind, name, getattr(spec, class_field))
+            try:
+                json.dumps(fields)
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"{kind} entry {name!r} cannot be sent to --workers "
+                                  f"processes ({error}); give its settings as plain numbers, "
+                                  f"strings, lists and dicts") from None
             added.setdefault(kind, {})[name] = fields
     return added
 

@@ -7,7 +7,6 @@ histories file, and the chief writes the results as a search in one process does
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +15,9 @@ import grpc
 import hypermodels
 from pipelines.config import Config
 from pipelines.data import PreparedData
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, TooManyFailedTrialsError
 from pipelines.parallel import distributed, recycling
-from pipelines.run import artifacts, progress
+from pipelines.run import artifacts
 from pipelines.run import callbacks as trial_callbacks
 from pipelines.run import summary as report
 from pipelines.run.build import make_hypermodel, make_pipeline
@@ -33,12 +32,9 @@ from pipelines.run.search import (
     Run,
     TrialEndListener,
     make_tuner,
-    quiet_known_warnings,
     seed_everything,
+    session,
 )
-
-# How long a worker waits before it asks the chief again for a trial it could not have yet.
-IDLE_SECONDS = 0.2
 
 
 def run_worker(config: Config, distribution: distributed.Distribution, *,
@@ -67,10 +63,16 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
         KtlabError: If no chief answers within the timeout, the run directory is not the
             chief's, or the settings differ from the chief's.
     """
-    if verbose:
-        progress.show_progress()
     if distribution.role != "worker":
         raise ConfigError("run_worker runs a distributed worker; the chief runs run_search")
+    # The logging and warnings are put back when the worker ends, as after a search.
+    with session(verbose):
+        return _work(config, distribution, mirrored=mirrored, prepared=prepared,
+                     recycle_after=recycle_after)
+
+
+def _work(config: Config, distribution: distributed.Distribution, *, mirrored: bool,
+          prepared: PreparedData | None, recycle_after: int) -> int:
     distributed.wait_for_chief(distribution)
     run_dir = config.run_dir
     if not (run_dir / RUN_MARKER).is_file():
@@ -96,14 +98,14 @@ def run_worker(config: Config, distribution: distributed.Distribution, *,
                     f"epochs, {record.get('seconds') or 0:.1f} s | "
                     f"{report.format_hyperparameters(record.get('hyperparameters') or {})}")
 
-    quiet_known_warnings()
     try:
         with distributed.environment(distribution):
+            # The tuner waits a moment before asking again when the chief has no trial
+            # for it (`tuners.tuner.Tuner.pre_create_trial`).
             tuner = make_tuner(config, hypermodel, folds, run_dir,
-                                       run_dir / distribution.history_filename, on_trial_end,
-                                       resuming=True, mirrored=mirrored)
+                               run_dir / distribution.history_filename, on_trial_end,
+                               resuming=True, mirrored=mirrored)
             seed_everything(config)
-            _pause_when_idle(tuner)
             recycling.stop_after(tuner, recycle_after)
             LOGGER.info(f"ktlab: worker {distribution.tuner_id} of the chief at "
                         f"{distribution.address}; run directory {run_dir}")
@@ -135,7 +137,7 @@ def chief_searcher(distribution: distributed.Distribution) -> Callable[..., None
                  **options: Any) -> None:
         try:
             serve_chief(tuner, distribution, run.listener)
-        except distributed.TooManyFailedTrialsError:
+        except TooManyFailedTrialsError:
             raise artifacts.stopped_by_failures(config, run.dir) from None
 
     return searcher
@@ -160,7 +162,7 @@ def serve_chief(tuner: Any, distribution: distributed.Distribution,
         # worker never saves the chief's oracle; saving again here means a chief killed now
         # does not run a finished trial again when it resumes.
         oracle.save()
-        listener.read_statuses()
+        listener.update_statuses()
         for trial_id in ended:
             trial = oracle.trials[trial_id]
             LOGGER.info(f"trial {trial_id} {str(trial.status).lower()}: score "
@@ -177,25 +179,3 @@ def serve_chief(tuner: Any, distribution: distributed.Distribution,
     distributed.serve(tuner, distribution, on_poll=on_poll,
                       on_listening=lambda: local.start(listener.run_dir, distribution),
                       watch=local.check)
-
-
-
-
-def _pause_when_idle(tuner: Any) -> None:
-    """Makes a worker wait a moment before it asks again when the chief has no trial yet.
-
-    keras-tuner's worker asks again at once (Hyperband has nothing to hand out while the
-    last trials of its brackets run), so an idle worker and the chief would spin on both
-    ends of the connection and take CPU from the workers that train.
-    """
-    from keras_tuner.engine import trial as trial_module
-
-    create_trial = tuner.oracle.create_trial
-
-    def create_trial_or_wait(tuner_id: str) -> Any:
-        trial = create_trial(tuner_id)
-        if trial.status == trial_module.TrialStatus.IDLE:
-            time.sleep(IDLE_SECONDS)
-        return trial
-
-    tuner.oracle.create_trial = create_trial_or_wait

@@ -1,6 +1,7 @@
 """Which hyperparameters mattered: permutation importances of a random forest.
 
-`ktlab importance RUN_DIR` (and `finish_run`, after a search with enough trials) fits
+`ktlab importance RUN_DIR` (and the recipe's `importance_step`, after a search with enough
+trials) fits
 scikit-learn's `RandomForestRegressor` to the run's usable trials, hyperparameters in and
 score out, and measures with `sklearn.inspection.permutation_importance` how much worse
 the forest fits when one hyperparameter's values are shuffled. It reads the run's files

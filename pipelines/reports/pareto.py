@@ -22,6 +22,7 @@ trial_id, rule = pick_trial(table, ["val_loss", "params"], ["min", "min"], toler
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from collections.abc import Sequence
 from typing import Any
@@ -176,5 +177,6 @@ def pick_step(searched: selection.Searched, choice: selection.Choice) -> selecti
     picked = write_pareto(searched.run_dir, searched.trials, names,
                           objective_directions(config.direction, names),
                           config.tuner.pareto_tolerance)
-    return selection.Choice(picked["trial_id"] or choice.trial_id,
-                            records={**choice.records, "pareto": picked})
+    if picked["trial_id"] in (None, choice.trial_id):
+        return dataclasses.replace(choice, records={**choice.records, "pareto": picked})
+    return selection.Choice(picked["trial_id"], records={**choice.records, "pareto": picked})

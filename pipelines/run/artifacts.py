@@ -20,7 +20,7 @@ import hypermodels
 import tuners
 from pipelines.config import Config
 from pipelines.data import PreparedData, references, score
-from pipelines.errors import KtlabError
+from pipelines.errors import KtlabError, TooManyFailedTrialsError
 from pipelines.run import refit
 from pipelines.run.progress import LOGGER
 from pipelines.run.selection import Choice
@@ -31,8 +31,6 @@ class SearchFailedError(KtlabError):
     """No trial of the search completed."""
 
 
-class TooManyFailedTrialsError(KtlabError):
-    """The search ended because `max_consecutive_failed_trials` trials failed in a row."""
 
 
 @dataclasses.dataclass

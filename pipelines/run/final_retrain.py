@@ -1,6 +1,7 @@
 """Trains the final pick across seeds (`pipelines.run.final_pick` holds its rule and report).
 
-After the search, `finish_run` calls `run_final_pick` when `run.final_top` is above 0: the
+After the search, the recipe's `pick_step` (in `pipelines.recipe.PICKS`) calls
+`run_final_pick` when `run.final_top` is above 0: the
 best configurations are trained again from scratch with new seeds on the training rows,
 scored on the validation rows, and the configuration with the best mean is saved. The
 test rows are never used for the choice.

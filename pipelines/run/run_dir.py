@@ -18,7 +18,7 @@ from pipelines.config import Config
 from pipelines.errors import ConfigError
 
 RUN_MARKER = "config.json"
-# Written last by `finish_run`: a run directory that holds it holds a finished search.
+# Written last by `artifacts.write_run`: a run directory that holds it holds a finished search.
 FINISHED_MARKER = "metrics.json"
 
 # What a resumed search must keep: the data, the model and its search space, the tuner and

@@ -37,6 +37,7 @@ from pipelines.run.progress import LOGGER
 from pipelines.run.run_dir import RUN_MARKER, prepare_run_dir, set_aside_path
 from tuners import distribution as tuner_distribution
 from tuners.observers import checkpoints, pruning
+from tuners.results import trial_curves
 from tuners.results.objectives import MEASURED
 
 # Whether this process was told that deterministic ops stay on (said once, in one line).
@@ -61,7 +62,7 @@ def session(verbose: bool) -> Iterator[None]:
     The warning filters and the root and `ktlab` loggers are put back as they were when the
     search ends, however it ends (an error, Ctrl-C), so that a notebook that runs two
     searches gets the same behaviour from both. keras-tuner's environment variables and
-    module globals are put back by `distributed.environment`, and the garbage collector's
+    module globals are put back by `tuners.distribution.environment`, and the garbage collector's
     freeze by the tuner (`tuners.tuner.Tuner.search`).
     """
     with progress.logging_restored(), warnings.catch_warnings():
@@ -133,9 +134,11 @@ def open_run(config: Config, data: PreparedData, *, resume: bool) -> Run:
     Raises:
         ConfigError: For a run directory that cannot be used (`prepare_run_dir`).
     """
-    replacing = config.run.overwrite and config.run_dir.exists()
+    aside = set_aside_path(config.run_dir)
+    # Only a run that `--overwrite` sets aside now is put back when the tuner refuses.
+    replacing = (config.run.overwrite and config.run_dir.is_dir()
+                 and any(config.run_dir.iterdir()))
     run_dir, resuming = prepare_run_dir(config, resume=resume)
-    aside = set_aside_path(run_dir)
     listener = TrialEndListener(config, run_dir, folds_of(config, data), resuming=resuming)
     return Run(run_dir, resuming, listener, aside if replacing and aside.exists() else None)
 
@@ -207,6 +210,8 @@ class TrialEndListener:
         self.prune = not config.run.keep_checkpoints
         self.tuner: Any = None
         self.statuses: dict[str, str] = {}
+        self.objective = config.tuner.objective
+        self._curves: trial_curves.TrialCurves | None = None
         plan = progress.Plan.of(config.tuner, folds=len(folds) if folds else 1)
         self.progress = progress.Progress(plan, config.tuner.objective, config.direction)
         if resuming:
@@ -224,6 +229,15 @@ class TrialEndListener:
         self.statuses[record["trial_id"]] = record["status"]
         self.progress(record)
         self.prune_now()
+
+    def update_statuses(self) -> None:
+        """Adds the statuses of the trials ended since the last call, from every histories
+        file, reading only what was appended (the distributed chief, after each poll)."""
+        if self._curves is None:
+            self._curves = trial_curves.TrialCurves(self.run_dir / "histories.jsonl",
+                                                    self.objective)
+        self._curves.update()
+        self.statuses.update(self._curves.statuses)
 
     def read_statuses(self) -> Any:
         """Reads every trial's status from the histories files; returns the trials."""
@@ -294,19 +308,27 @@ def build_tuner(config: Config, hypermodel: Any, data: PreparedData, run: Run, *
     Raises:
         ConfigError: Naming the setting and the fix.
     """
+    if not run.resuming:
+        # The marker comes first, so that a search killed at any later moment leaves a run
+        # directory that a rerun recognises and resumes.
+        run.dir.mkdir(parents=True, exist_ok=True)
+        artifacts.write_json(run.dir / RUN_MARKER, config.to_dict())
     try:
-        # Built as an ordinary tuner, also by the distributed chief (`distributed.environment`).
+        # Built as an ordinary tuner, also by the distributed chief
+        # (`tuners.distribution.environment`).
         with tuner_distribution.environment(None):
             tuner = make_tuner(config, hypermodel, folds_of(config, data), run.dir,
                                run.dir / "histories.jsonl", run.listener,
                                resuming=run.resuming, mirrored=mirrored)
-    except (TypeError, ValueError) as error:
+    except BaseException as error:
         if run.resuming:
             raise
+        # A new run that did not get its tuner (a refused setting, Ctrl-C) leaves nothing,
+        # and `--overwrite` puts the old run back.
         shutil.rmtree(run.dir, ignore_errors=True)
         if run.aside is not None:
-            run.aside.rename(run.dir)  # `--overwrite` refused: the old run comes back.
-        if isinstance(error, ConfigError):
+            run.aside.rename(run.dir)
+        if isinstance(error, ConfigError) or not isinstance(error, (TypeError, ValueError)):
             raise
         # keras-tuner rejects an argument that neither the oracle nor the tuner takes.
         reason = str(error).strip().splitlines()[0]
@@ -314,10 +336,6 @@ def build_tuner(config: Config, hypermodel: Any, data: PreparedData, run: Run, *
                           f"oracle's arguments in tuners/") from None
     if run.aside is not None:
         shutil.rmtree(run.aside, ignore_errors=True)
-    if not run.resuming:
-        # The marker comes before any trial, so that a search killed at any later moment
-        # leaves a run directory that a rerun recognises and resumes.
-        artifacts.write_json(run.dir / RUN_MARKER, config.to_dict())
     run.listener.tuner = tuner
     return tuner
 

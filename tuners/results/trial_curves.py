@@ -75,6 +75,11 @@ class TrialCurves:
                 if isinstance(record, dict):
                     self._apply(record)
 
+    @property
+    def statuses(self) -> dict[Any, str]:
+        """Each ended trial's status, as its `trial_end` record gives it."""
+        return dict(self._statuses)
+
     def earlier(self, exclude: Any = None,
                 statuses: Collection[str] = ("completed", "stopped_early", "pruned")
                 ) -> list[dict[int, float]]:
