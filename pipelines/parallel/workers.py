@@ -21,6 +21,7 @@ from pipelines.run import artifacts
 from pipelines.run import callbacks as trial_callbacks
 from pipelines.run import summary as report
 from pipelines.run.build import make_hypermodel, make_pipeline
+from pipelines.run.listener import TrialEndListener
 from pipelines.run.progress import LOGGER
 from pipelines.run.run_dir import (
     RUN_MARKER,
@@ -30,7 +31,6 @@ from pipelines.run.run_dir import (
 )
 from pipelines.run.search import (
     Run,
-    TrialEndListener,
     make_tuner,
     seed_everything,
     session,
