@@ -208,7 +208,7 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     # The search imports TensorFlow; the command line imports this module before it
     # checks its input, so the import waits until a comparison runs.
     from pipelines.recipe import run_search
-    from pipelines.run.search import check_search, check_tuner
+    from pipelines.run.search import check_search, check_tuner, folds_of
 
     if verbose:
         progress.show_progress()
@@ -233,7 +233,7 @@ def run_compare(config: Config, tuner_names: list[str] | None = None,
     # written or replaced.
     if prepared is None:
         prepared = make_pipeline(config).prepare()
-    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    folds = folds_of(config, prepared)
     trainings = compare_budget.trainings_per_epoch(config, folds)
     reference = compare_budget.reference_tuner(tuner_names)
     compare_budget.set_planned_targets(runs, budget, trainings)

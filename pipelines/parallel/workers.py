@@ -31,6 +31,7 @@ from pipelines.run.run_dir import (
 )
 from pipelines.run.search import (
     Run,
+    folds_of,
     make_tuner,
     seed_everything,
     session,
@@ -86,7 +87,7 @@ def _work(config: Config, distribution: distributed.Distribution, *, mirrored: b
                           f"(ktlab tune --resume {run_dir} --distributed worker ...)")
     if prepared is None:
         prepared = make_pipeline(config).prepare()
-    folds = prepared.folds() if config.tuner.validation == "walk_forward" else None
+    folds = folds_of(config, prepared)
     hypermodel = make_hypermodel(config, prepared)
     search_callbacks = trial_callbacks.trial_callbacks(config, run_dir)
     ended: list[str] = []

@@ -268,10 +268,7 @@ def build_tuner(config: Config, hypermodel: Any, data: PreparedData, run: Run, *
             run.aside.rename(run.dir)
         if isinstance(error, ConfigError) or not isinstance(error, (TypeError, ValueError)):
             raise
-        # keras-tuner rejects an argument that neither the oracle nor the tuner takes.
-        reason = str(error).strip().splitlines()[0]
-        raise ConfigError(f"tuner settings: {reason}; check tuner.options against the "
-                          f"oracle's arguments in tuners/") from None
+        raise _settings_error(error) from None
     if run.aside is not None:
         shutil.rmtree(run.aside, ignore_errors=True)
     run.listener.tuner = tuner
@@ -295,9 +292,14 @@ def check_tuner(config: Config, hypermodel: Any, folds: Any) -> None:
         except (TypeError, ValueError) as error:
             if isinstance(error, ConfigError):
                 raise
-            reason = str(error).strip().splitlines()[0]
-            raise ConfigError(f"tuner settings: {reason}; check tuner.options against the "
-                              f"oracle's arguments in tuners/") from None
+            raise _settings_error(error) from None
+
+
+def _settings_error(error: Exception) -> ConfigError:
+    """One line for an argument that neither keras-tuner's oracle nor its tuner takes."""
+    reason = str(error).strip().splitlines()[0]
+    return ConfigError(f"tuner settings: {reason}; check tuner.options against the oracle's "
+                       f"arguments in tuners/")
 
 
 def make_tuner(config: Config, hypermodel: Any, folds: Any, run_dir: pathlib.Path,
