@@ -48,7 +48,7 @@ def test_data_summary_of_bundled_aapl(capsys):
      "genetic, bohb, asha, pbt"),
     (["tune", "--max-epochs", "0"],
      "ktlab: error: max epochs must be >= 1, got 0; fix --max-epochs"),
-    (["tune", "--factor", "1"], "ktlab: error: factor must be >= 2, got 1; fix --factor"),
+    (["tune", "--factor", "1"], "ktlab: error: factor must be >= 2, got 1; fix --hyperband-factor"),
     (["tune", "--max-trials", "0"],
      "ktlab: error: max trials must be >= 1, got 0; fix --max-trials"),
     (["tune", "--run-name", "../escape"],

@@ -297,7 +297,7 @@ def test_measures_of_a_model():
      "--objective val_mae and the first of --objectives (val_loss) differ; leave out "
      "--objective"),
     ({"objectives": ["val_loss", "params"], "pareto_tolerance": 1.5},
-     "pareto tolerance must be a fraction from 0 to 1, got 1.5; fix --pareto-tolerance"),
+     "pareto tolerance must be <= 1.0, got 1.5; fix --pareto-tolerance"),
 ])
 def test_bad_objectives_are_config_errors(tuner, message):
     with pytest.raises(ConfigError) as error:

@@ -212,8 +212,9 @@ def test_article_config_is_the_articles_setup():
     assert tuner.validation == "walk_forward"
     assert tuner.patience >= tuner.max_epochs
     assert (config.model.name, config.model.space) == ("lstm", "article")
-    hypermodel = model_registry.resolve("lstm").build(
-        input_shape=(30, 61), **config.model.hypermodel_arguments())
+    spec = model_registry.resolve("lstm")
+    hypermodel = spec.build(input_shape=(30, 61),
+                            **spec.arguments(config.model.space, config.model.search_space))
     assert hypermodel.units == [16, 32, 64, 128, 256]
     assert hypermodel.num_layers == (1, 5)
     assert hypermodel.dropout == (0.1, 0.6)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pathlib
 import sys
 import warnings
@@ -36,13 +37,18 @@ from pipelines.run import build, progress, quiet, run_dir
 from tuners.plans import schedule, schedule_report
 
 
-def _config_from_args(args: argparse.Namespace) -> config.Config:
+def _flag_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The settings given as flags, as `{section: {key: value}}`."""
     overrides: dict[str, dict[str, Any]] = {}
     for destination, (section, key) in flags.FLAG_KEYS.items():
         value = getattr(args, destination, None)
         if value is not None:
             overrides.setdefault(section, {})[key] = value
-    return config.load_config(args.config, overrides)
+    return overrides
+
+
+def _config_from_args(args: argparse.Namespace) -> config.Config:
+    return config.load_config(args.config, _flag_overrides(args), args.sets)
 
 
 def _prepare(settings: config.Config) -> PreparedData:
@@ -78,14 +84,12 @@ def _resumed_config(args: argparse.Namespace) -> config.Config:
                           f"that ktlab tune wrote")
     saved = run_dir.read_saved_config(directory)
     overrides = {section: dict(saved.get(section) or {}) for section in config.SECTIONS}
-    for destination, (section, key) in flags.FLAG_KEYS.items():
-        value = getattr(args, destination, None)
-        if value is not None:
-            overrides[section][key] = value
+    for section, values in _flag_overrides(args).items():
+        overrides[section].update(values)
     # The run directory is where it is now, whatever folder the search started from.
     overrides["run"].update(output_dir=str(directory.parent), run_name=directory.name,
                             overwrite=False)
-    return config.load_config(None, overrides)
+    return config.load_config(None, overrides, args.sets)
 
 
 def _command_tune(args: argparse.Namespace) -> int:
@@ -93,6 +97,11 @@ def _command_tune(args: argparse.Namespace) -> int:
                                        args.chief_timeout)
     settings = _resumed_config(args) if args.resume else _config_from_args(args)
     _check_workers(args, settings, distribution)
+    if args.dry_run:
+        from pipelines.cli import plan
+
+        print(plan.describe_plan(settings, resume=bool(args.resume)))
+        return 0
     if distribution is not None and distribution.role == "worker":
         quiet.import_tensorflow()
         from pipelines.parallel import workers
@@ -242,15 +251,55 @@ def _command_brackets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_config(args: argparse.Namespace) -> int:
+    from pipelines.cli import views
+
+    settings, origins = config.resolve(args.config, _flag_overrides(args), args.sets)
+    print(views.format_settings(settings, origins))
+    return 0
+
+
+def _command_init(args: argparse.Namespace) -> int:
+    from pipelines.config import reference
+
+    path = pathlib.Path(args.path)
+    if path.exists():
+        raise KtlabError(f"{path} already exists; pass another PATH or delete it first")
+    path.write_text(reference.commented_toml(), encoding="utf-8")
+    print(f"wrote {path}: every setting at its default; edit it, then ktlab tune --config "
+          f"{path}")
+    return 0
+
+
+def _command_list(args: argparse.Namespace) -> int:
+    from pipelines.cli import views
+
+    print(views.format_catalogue())
+    return 0
+
+
+def _command_show(args: argparse.Namespace) -> int:
+    from pipelines.cli import views
+
+    print(views.format_run(pathlib.Path(args.run_dir), top=args.top))
+    return 0
+
+
 COMMANDS = {"data": _command_data, "tune": _command_tune, "compare": _command_compare,
             "plot": _command_plot, "predict": _command_predict, "brackets": _command_brackets,
-            "importance": _command_importance}
+            "importance": _command_importance, "config": _command_config,
+            "init": _command_init, "list": _command_list, "show": _command_show}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs `ktlab` with `argv` (default: the process arguments) and returns the exit code."""
     quiet.set_environment()
     parser = flags.build_parser()
+    if "_ARGCOMPLETE" in os.environ:
+        # Shell completion (README "Shell completion"): argcomplete answers and exits here.
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_request:

@@ -1,61 +1,27 @@
-"""The `ktlab` command line's flags, and the config key each one overrides."""
+"""The `ktlab` command line's flags. Every setting's flag is derived from its declaration in
+`pipelines.config.schema`: its type, default, allowed values, help and group. Only the flags
+that are not settings (`--config`, `--set`, `--resume`, the distributed roles) are written
+here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
 import json
+import types
+import typing
 from typing import Any, NoReturn
 
-FLAG_KEYS = {
-    "data": ("data", "source"),
-    "lookback": ("data", "lookback"),
-    "test_size": ("data", "test_size"),
-    "validation_size": ("data", "validation_size"),
-    "target": ("data", "target"),
-    "calendar": ("data", "calendar"),
-    "log_returns": ("data", "log_returns"),
-    "fill": ("data", "fill"),
-    "date_column": ("data", "date_column"),
-    "target_column": ("data", "target_column"),
-    "task": ("data", "task"),
-    "batch_size": ("data", "batch_size"),
-    "train_window": ("data", "train_window"),
-    "validation_window": ("data", "validation_window"),
-    "step": ("data", "step"),
-    "model": ("model", "name"),
-    "space": ("model", "space"),
-    "search_space": ("model", "search_space"),
-    "tuner": ("tuner", "name"),
-    "max_epochs": ("tuner", "max_epochs"),
-    "factor": ("tuner", "factor"),
-    "hyperband_iterations": ("tuner", "hyperband_iterations"),
-    "max_trials": ("tuner", "max_trials"),
-    "num_initial_points": ("tuner", "num_initial_points"),
-    "executions_per_trial": ("tuner", "executions_per_trial"),
-    "objective": ("tuner", "objective"),
-    "direction": ("tuner", "direction"),
-    "objectives": ("tuner", "objectives"),
-    "pareto_tolerance": ("tuner", "pareto_tolerance"),
-    "patience": ("tuner", "patience"),
-    "validation": ("tuner", "validation"),
-    "max_consecutive_failed_trials": ("tuner", "max_consecutive_failed_trials"),
-    "pruner": ("tuner", "pruner"),
-    "pruner_grace": ("tuner", "pruner_grace"),
-    "pruner_startup_trials": ("tuner", "pruner_startup_trials"),
-    "seed": ("run", "seed"),
-    "output_dir": ("run", "output_dir"),
-    "run_name": ("run", "run_name"),
-    "overwrite": ("run", "overwrite"),
-    "keep_checkpoints": ("run", "keep_checkpoints"),
-    "refit": ("run", "refit"),
-    "deterministic": ("run", "deterministic"),
-    "tensorboard": ("run", "tensorboard"),
-    "workers": ("run", "workers"),
-    "recycle_after": ("run", "recycle_after"),
-    "final_top": ("run", "final_top"),
-    "final_seeds": ("run", "final_seeds"),
-}
+from pipelines.config import checks, schema
+
+TUNE_EXAMPLES = """examples:
+  ktlab tune                                   # Hyperband on the LSTM, bundled AAPL prices
+  ktlab tune --model dense --data diabetes --tuner bayesian --max-trials 20
+  ktlab tune --data my_series.csv --date-column day --target-column load --set tuner.patience=5
+  ktlab tune --config runs/lstm-hyperband-AAPL-seed42/config.json --run-name again
+  ktlab tune --dry-run                         # the plan, without training anything
+"""
 
 
 class Parser(argparse.ArgumentParser):
@@ -66,7 +32,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def _size(text: str) -> int | float:
-    """A split size: whole days (800) or a fraction (0.2)."""
+    """A split size: whole steps (800) or a fraction (0.2)."""
     try:
         return int(text)
     except ValueError:
@@ -74,7 +40,7 @@ def _size(text: str) -> int | float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number of days nor a "
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number of steps nor a "
                                          f"fraction") from None
 
 
@@ -82,7 +48,7 @@ def _name_list(text: str) -> list[str]:
     """Comma-separated names, such as 'val_loss,params'."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise argparse.ArgumentTypeError("must name objectives, such as val_loss,params")
+        raise argparse.ArgumentTypeError("must name one or more, separated by commas")
     return names
 
 
@@ -97,120 +63,103 @@ def _json_table(text: str) -> dict[str, Any]:
     return value
 
 
-def _add_data_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument("--config", help="TOML or YAML config file; flags override it")
-    group.add_argument("--data", metavar="SOURCE",
-                       help="bundled ticker (AAPL, MSFT, IBM, GOOG), bundled table (diabetes, "
-                            "breast_cancer) or a CSV path")
-    group.add_argument("--model", metavar="NAME|FILE.py:CLASS",
-                       help="lstm (time series, default), dense (tables), or your own "
-                            "keras_tuner.HyperModel: my_models.py:MyModel or "
-                            "package.module:MyModel")
-    group.add_argument("--space", help="search space preset: quick (default, CPU-sized) or "
-                                       "article (the reference article's full LSTM space)")
-    group.add_argument("--search-space", type=_json_table, metavar="JSON",
-                       help='ranges on top of the preset, e.g. \'{"units": [16, 32], '
-                            '"num_layers": [1, 2]}\'')
-    group.add_argument("--lookback", type=int, help="days in each input window (default 30)")
-    group.add_argument("--test-size", type=_size,
-                       help="held-out test: days (stocks, default 800) or fraction (tables)")
-    group.add_argument("--validation-size", type=_size,
-                       help="validation: days (stocks, default 500) or fraction (tables)")
-    group.add_argument("--target", help="return (next day's return, default), close (next "
-                                        "day's close, as the reference article) or volatility "
-                                        "(next day's |log return|)")
-    group.add_argument("--calendar", action=argparse.BooleanOptionalAction, default=None,
-                       help="add one-hot year/month/day features")
-    group.add_argument("--log-returns", action=argparse.BooleanOptionalAction, default=None,
-                       help="the day's log return as a feature (default: on)")
-    group.add_argument("--fill", help="missing values: error (default), ffill or drop")
-    group.add_argument("--date-column", help="date column of a CSV in another layout")
-    group.add_argument("--target-column", help="target column of a custom CSV or a table")
-    group.add_argument("--task", help="tables: auto (default), regression or classification")
-    group.add_argument("--batch-size", type=int, help="dataset batch size (default 32)")
-    group.add_argument("--train-window", type=int, help="walk-forward training days")
-    group.add_argument("--validation-window", type=int, help="walk-forward validation days")
-    group.add_argument("--step", type=int, help="walk-forward step in days")
+def _value_type(hint: Any) -> Any:
+    """The argparse type of a setting's annotation."""
+    options = set(typing.get_args(hint)) if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else {hint}
+    options.discard(type(None))
+    if options == {int, float}:
+        return _size
+    (only,) = options
+    if typing.get_origin(only) is list:
+        return _name_list
+    if typing.get_origin(only) is dict:
+        return _json_table
+    return {int: int, float: float}.get(only, str)
 
 
-def _add_tune_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("search")
-    group.add_argument("--tuner", help="hyperband (default), bayesian, random, grid, ...")
-    group.add_argument("--max-epochs", type=int,
-                       help="Hyperband's largest budget; epochs per trial for the others")
-    group.add_argument("--factor", type=int, help="Hyperband's reduction factor (default 3)")
-    group.add_argument("--hyperband-iterations", type=int, help="Hyperband iterations")
-    group.add_argument("--max-trials", type=int, help="trials for bayesian/random/grid")
-    group.add_argument("--num-initial-points", type=int, help="bayesian: random trials first")
-    group.add_argument("--executions-per-trial", type=int, help="models trained per trial")
-    group.add_argument("--objective", help="metric to minimise or maximise (val_loss)")
-    group.add_argument("--direction", choices=("min", "max"),
-                       help="whether the objective is minimised or maximised (default: "
-                            "inferred from its name: loss, mae: min; accuracy, auc: max)")
-    group.add_argument("--objectives", type=_name_list, metavar="NAMES",
-                       help="several objectives, the first replacing --objective: e.g. "
-                            "val_loss,params or val_loss,latency_ms (genetic selects by "
-                            "NSGA-II; every tuner writes pareto.csv)")
-    group.add_argument("--pareto-tolerance", type=float, metavar="FRACTION",
-                       help="with --objectives: save the trial best in the last objective "
-                            "within this fraction of the best first one (default 0.01)")
-    group.add_argument("--patience", type=int, help="early-stopping patience in epochs")
-    group.add_argument("--validation", help="holdout (default) or walk_forward")
-    group.add_argument("--max-consecutive-failed-trials", type=int,
-                       help="failed trials in a row that end the search (default 3)")
-    group.add_argument("--pruner", help="random/bayesian/genetic/grid: median stops a trial "
-                                        "whose objective at an epoch is worse than the "
-                                        "median of the earlier trials' (default none)")
-    group.add_argument("--pruner-grace", type=int,
-                       help="epochs every trial trains before it can be pruned (default 2)")
-    group.add_argument("--pruner-startup-trials", type=int,
-                       help="earlier trials that must reach an epoch before a trial can be "
-                            "pruned there (default 3)")
-    group.add_argument("--seed", type=int, help="seed of the search and the models")
-    group.add_argument("--output-dir", help="parent folder of run directories (runs)")
-    group.add_argument("--run-name", help="run directory name (default: model-tuner-data-seed)")
-    group.add_argument("--overwrite", action="store_true", default=None,
-                       help="replace an existing run directory of the same name")
-    group.add_argument("--keep-checkpoints", action="store_true", default=None,
-                       help="keep every trial's checkpoint (default: only those a trial or "
-                            "the best model still needs)")
-    group.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
-                       help="retrain the best configuration on training + validation rows "
-                            "before the held-out test (default: on)")
-    group.add_argument("--deterministic", action="store_true", default=None,
-                       help="deterministic TensorFlow ops: the same seed gives the same "
-                            "scores (slower)")
-    group.add_argument("--tensorboard", action="store_true", default=None,
-                       help="write TensorBoard logs with HParams under RUN_DIR/tensorboard/")
-    group.add_argument("--final-top", type=int, metavar="K",
-                       help="after the search, retrain the K best configurations with new "
-                            "seeds and save the one with the best mean validation score "
-                            "(final.csv; default 0: off)")
-    group.add_argument("--final-seeds", type=int, metavar="S",
-                       help="with --final-top: seeds per configuration (default 3; K*S extra "
-                            "trainings)")
-    output = parser.add_argument_group("output")
+def destination(flag: str) -> str:
+    """The attribute of the parsed arguments that a flag sets: `--max-epochs` -> max_epochs."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
+# Each setting's flag, as `{attribute of the parsed arguments: (section, key)}`.
+FLAG_KEYS = {destination(schema.flag_of(section, key)): (section, key)
+             for section, key, _ in schema.fields()}
+
+
+def _help(section: str, key: str, field: Any) -> str:
+    allowed = checks.choices(field)
+    default = field.get_default(call_default_factory=True)
+    parts = [field.description.rstrip(".")]
+    if allowed:
+        parts.append("one of " + ", ".join(repr(value) if value == "" else str(value)
+                                           for value in allowed))
+    if default not in ("", None, [], {}):
+        parts.append(f"default {str(default).lower() if isinstance(default, bool) else default}")
+    parts.append(f"key {section}.{key}")
+    # argparse expands % in help.
+    return "; ".join(parts).replace("%", "%%")
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, groups: dict[str, Any],
+                      sections: tuple[str, ...] = tuple(schema.SECTIONS),
+                      skip_groups: tuple[str, ...] = ()) -> None:
+    """Adds one flag per setting of `sections`, each in its `--help` group; a boolean gets
+    a `--no-` form, and an older flag name is accepted without being shown."""
+    for section, key, field in schema.fields():
+        info = schema.extra(field)
+        if section not in sections or info["group"] in skip_groups:
+            continue
+        flag = schema.flag_of(section, key)
+        group = groups[info["group"]]
+        common = {"dest": destination(flag), "default": None}
+        if field.annotation is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction,
+                               help=_help(section, key, field), **common)
+            for alias in info["aliases"]:
+                group.add_argument(alias, action=argparse.BooleanOptionalAction,
+                                   help=argparse.SUPPRESS, **common)
+            continue
+        kind = _value_type(field.annotation)
+        group.add_argument(flag, type=kind, metavar=info["metavar"],
+                           help=_help(section, key, field), **common)
+        for alias in info["aliases"]:
+            group.add_argument(alias, type=kind, help=argparse.SUPPRESS, **common)
+
+
+def _groups(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    return {name: parser.add_argument_group(title) for name, title in schema.GROUPS.items()}
+
+
+def _add_settings_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="a TOML, YAML or JSON config file (a run's config.json too); "
+                             "flags override it")
+    parser.add_argument("--set", dest="sets", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE",
+                        help="set any key, after the file and the flags, e.g. --set "
+                             "tuner.options='{population_size = 6}'; repeatable")
+
+
+def _add_output_flags(groups: dict[str, Any], *, dry_run: bool) -> None:
+    output = groups["output"]
     output.add_argument("--verbose", action="store_true",
                         help="also show Keras's progress bar for every epoch")
     output.add_argument("--quiet", action="store_true",
                         help="show only errors and the final summary")
+    if dry_run:
+        output.add_argument("--dry-run", action="store_true",
+                            help="print the plan (data, splits, search space, trials, epochs, "
+                                 "run directory) and stop, without importing TensorFlow")
 
 
-def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("resuming")
-    group.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue the interrupted search in RUN_DIR with its saved "
-                            "settings (rerunning the same command does too)")
-    group = parser.add_argument_group("distributed tuning (keras-tuner's chief and workers)")
-    group.add_argument("--workers", type=int, metavar="N",
-                       help="run the search on N worker processes of this machine, each on "
-                            "its share of the cores, with this one as the chief (default 1: "
-                            "one process)")
-    group.add_argument("--recycle-after", type=int, metavar="K",
-                       help="restart each worker process after K trials, which frees the "
-                            "memory TensorFlow keeps of every model; alone, runs the search "
-                            "in one worker process beside the chief (default 0: never)")
+def _add_recovery_flags(groups: dict[str, Any]) -> None:
+    groups["output"].add_argument(
+        "--resume", metavar="RUN_DIR",
+        help="continue the interrupted search in RUN_DIR with its saved settings (rerunning "
+             "the same command does too)")
+    group = groups["parallel"]
     group.add_argument("--distributed", choices=("chief", "worker"),
                        help="chief: hand out trials and write the results; worker: train "
                             "trials (also set by KERASTUNER_TUNER_ID)")
@@ -227,33 +176,64 @@ def _add_recovery_flags(parser: argparse.ArgumentParser) -> None:
                             "(tf.distribute.MirroredStrategy)")
 
 
+def _run_dir_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `ktlab` argument parser with its subcommands."""
     parser = Parser(prog="ktlab", description="Tune Keras models with Keras Tuner.")
     parser.add_argument("--version", action="version", version=f"ktlab {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    formatter = {"formatter_class": argparse.RawDescriptionHelpFormatter}
+
+    tune = commands.add_parser("tune", help="run a search and write a run directory",
+                               epilog=TUNE_EXAMPLES, **formatter)
+    _add_settings_source(tune)
+    groups = _groups(tune)
+    add_setting_flags(tune, groups)
+    _add_output_flags(groups, dry_run=True)
+    _add_recovery_flags(groups)
+
     data = commands.add_parser("data", help="summarise the prepared data")
-    _add_data_flags(data)
-    tune = commands.add_parser("tune", help="run a search and write a run directory")
-    _add_data_flags(tune)
-    _add_tune_flags(tune)
-    _add_recovery_flags(tune)
+    _add_settings_source(data)
+    add_setting_flags(data, _groups(data), sections=("data", "model"))
+
+    settings = commands.add_parser(
+        "config", help="print the resolved settings and where each value came from")
+    _add_settings_source(settings)
+    add_setting_flags(settings, _groups(settings))
+
     compare = commands.add_parser(
         "compare", help="compare tuners at equal epoch budgets over several seeds")
-    _add_data_flags(compare)
-    _add_tune_flags(compare)
-    compare.add_argument("--tuners", default="hyperband,bayesian,random",
-                         help="comma-separated tuners (default: hyperband,bayesian,random)")
-    compare.add_argument("--seeds", default="3",
-                         help="a count (3: seed, seed+1000, seed+2000) or a list such as 1,2,3")
+    _add_settings_source(compare)
+    groups = _groups(compare)
+    add_setting_flags(compare, groups, skip_groups=("parallel",))
+    _add_output_flags(groups, dry_run=False)
+    groups["strategy"].add_argument(
+        "--tuners", default="hyperband,bayesian,random",
+        help="comma-separated tuners (default: hyperband,bayesian,random)")
+    groups["strategy"].add_argument(
+        "--seeds", default="3",
+        help="a count (3: seed, seed+1000, seed+2000) or a list such as 1,2,3")
+
+    init = commands.add_parser("init", help="write a commented config file with every key at "
+                                            "its default")
+    init.add_argument("path", metavar="PATH", nargs="?", default="ktlab.toml",
+                      help="where to write it (default ktlab.toml; an existing file is kept)")
+    commands.add_parser("list", help="list the models, tuners and bundled datasets")
+    show = commands.add_parser("show", help="a finished run's leaderboard of trials, its best "
+                                            "configuration and its scores")
+    _run_dir_argument(show, "a run directory")
+    show.add_argument("--top", type=int, default=10, metavar="K",
+                      help="trials in the leaderboard (default 10)")
     plot = commands.add_parser("plot", help="redraw the plots of a run or comparison folder")
-    plot.add_argument("run_dir", metavar="RUN_DIR", help="a run or comparison directory")
+    _run_dir_argument(plot, "a run or comparison directory")
     ranking = commands.add_parser(
         "importance", help="rank the hyperparameters by how much they mattered to the score")
-    ranking.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    _run_dir_argument(ranking, "a run directory")
     forecast = commands.add_parser("predict", help="forecast with a finished run's best model")
-    forecast.add_argument("run_dir", metavar="RUN_DIR",
-                          help="a run directory that ktlab tune finished")
+    _run_dir_argument(forecast, "a run directory that ktlab tune finished")
     forecast.add_argument("--data", metavar="FILE",
                           help="a CSV in any layout that ktlab data reads, or a bundled ticker "
                                "or table (default: the run's own test rows)")
@@ -262,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "RUN_DIR/forecast-<file stem>.csv with --data)")
     brackets = commands.add_parser("brackets", help="print Hyperband's schedule")
     brackets.add_argument("--max-epochs", type=int, default=81)
-    brackets.add_argument("--factor", type=int, default=3)
+    brackets.add_argument("--hyperband-factor", "--factor", dest="factor", type=int,
+                          default=3)
     brackets.add_argument("--hyperband-iterations", type=int, default=1)
     return parser
 

@@ -1,6 +1,9 @@
-"""Settings: the typed schema and file loading (`schema`), and the checks a type cannot express
-(`checks`). Nothing here imports TensorFlow."""
+"""Settings: every setting declared once (`schema`), resolved from defaults, a file, flags and
+`--set` (`loading`), and the checks that join two settings or read a registry (`checks`).
+Nothing here imports TensorFlow.
+"""
 
+from pipelines.config.loading import load_config, resolve
 from pipelines.config.schema import (
     SECTIONS,
     Config,
@@ -8,8 +11,7 @@ from pipelines.config.schema import (
     ModelConfig,
     RunConfig,
     TunerConfig,
-    load_config,
 )
 
 __all__ = ["SECTIONS", "Config", "DataConfig", "ModelConfig", "RunConfig", "TunerConfig",
-           "load_config"]
+           "load_config", "resolve"]

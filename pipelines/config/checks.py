@@ -9,6 +9,8 @@ once the model, and so the data it takes, is known.
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import TYPE_CHECKING, Any
 
 from hypermodels import registry as model_registry
@@ -18,17 +20,47 @@ from tuners import registry as tuner_registry
 from tuners.results import objectives as tuner_objectives
 
 if TYPE_CHECKING:
+    import pydantic
+
     from pipelines.config import Config, DataConfig, ModelConfig
 
-VALIDATIONS = ("holdout", "walk_forward")
-TARGETS = ("close", "return", "volatility")
-TASKS = ("auto", "regression", "classification")
-FILLS = ("error", "ffill", "drop")
-DIRECTIONS = ("min", "max")
+# The settings whose allowed values are a registry's names (`schema.setting(choices_from=)`).
+REGISTRY_NAMES = {
+    "tuner": lambda: tuple(tuner_registry.TUNERS),
+    "pruner": lambda: tuple(tuner_registry.PRUNERS),
+    "model": lambda: tuple(model_registry.MODELS),
+}
+
+
+def choices(field: pydantic.fields.FieldInfo) -> tuple[Any, ...]:
+    """A setting's allowed values: its `Literal` type's, or its registry's names; () if free."""
+    choices_from = (field.json_schema_extra or {}).get("choices_from")  # type: ignore[union-attr]
+    if choices_from:
+        return REGISTRY_NAMES[choices_from]()
+    if typing.get_origin(field.annotation) is typing.Literal:
+        return typing.get_args(field.annotation)
+    return ()
+
+
+def type_name(hint: Any) -> str:
+    """A type in words, for messages and the reference page: "a whole number"."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(type_name(option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(repr(value) for value in typing.get_args(hint))
+    if hint is type(None):
+        return "empty"
+    if typing.get_origin(hint) is dict:
+        return "a table"
+    if typing.get_origin(hint) is list:
+        return f"a list of {type_name(typing.get_args(hint)[0])}"
+    return {int: "a whole number", float: "a decimal number", str: "text",
+            bool: "true or false"}.get(hint, str(hint))
 
 
 def validate(config: Config) -> None:
-    """Checks every name and range of `config` that a type cannot express.
+    """Checks every name of `config` that lives in a registry, and every rule that joins
+    two settings; the schema has checked each value's type and range.
 
     Raises:
         ConfigError: Naming the key or flag and the fix.
@@ -36,39 +68,15 @@ def validate(config: Config) -> None:
     tuner, data, model = config.tuner, config.data, config.model
     _check_model(model)
     _check_choice("tuner", tuner.name, tuner_registry.TUNERS)
-    _check_choice("validation", tuner.validation, VALIDATIONS)
     _check_choice("pruner", tuner.pruner, tuner_registry.PRUNERS)
-    _check_choice("target", data.target, TARGETS)
-    _check_choice("task", data.task, TASKS)
-    _check_choice("fill policy", data.fill, FILLS)
-    checks = (
-        ("max epochs", "--max-epochs", tuner.max_epochs, 1),
-        ("factor", "--factor", tuner.factor, 2),
-        ("max trials", "--max-trials", tuner.max_trials, 1),
-        ("hyperband iterations", "--hyperband-iterations", tuner.hyperband_iterations, 1),
-        ("executions per trial", "--executions-per-trial", tuner.executions_per_trial, 1),
-        ("patience", "--patience", tuner.patience, 0),
-        ("pruner grace", "--pruner-grace", tuner.pruner_grace, 1),
-        ("pruner startup trials", "--pruner-startup-trials", tuner.pruner_startup_trials, 1),
-        ("max consecutive failed trials", "--max-consecutive-failed-trials",
-         tuner.max_consecutive_failed_trials, 1),
-        ("lookback", "--lookback", data.lookback, 1),
-        ("rolling window", "data.rolling_window", data.rolling_window, 1),
-        ("moving average window", "data.moving_average_window", data.moving_average_window, 1),
-        ("seed", "--seed", config.run.seed, 1),
-        ("workers", "--workers", config.run.workers, 1),
-        ("recycle after", "--recycle-after", config.run.recycle_after, 0),
-        ("final top", "--final-top", config.run.final_top, 0),
-        ("final seeds", "--final-seeds", config.run.final_seeds, 2),
-        ("batch size", "--batch-size", data.batch_size, 1),
-        ("train window", "--train-window", data.train_window, data.lookback + 1),
-        ("validation window", "--validation-window", data.validation_window,
-         data.lookback + 1),
-        ("step", "--step", data.step, 1),
-    )
-    for name, flag, value, minimum in checks:
+    for name, flag, value, minimum in (
+            ("walk-forward train", "--walk-forward-train", data.train_window,
+             data.lookback + 1),
+            ("walk-forward validation", "--walk-forward-validation", data.validation_window,
+             data.lookback + 1)):
         if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {value}; fix {flag}")
+            raise ConfigError(f"{name} must be >= {minimum} (lookback + 1), got {value}; fix "
+                              f"{flag}")
     _check_sizes(data)
     spec = tuner_registry.TUNERS[tuner.name]
     if tuner.num_initial_points is not None:
@@ -84,8 +92,6 @@ def validate(config: Config) -> None:
     if tuner.validation == "walk_forward" and tuner.executions_per_trial != 1:
         raise ConfigError("walk-forward validation already trains one model per fold; "
                           "set --executions-per-trial 1")
-    if tuner.direction and tuner.direction not in DIRECTIONS:
-        raise ConfigError(f"unknown direction {tuner.direction!r}; use min or max")
     config.direction  # noqa: B018 (raises ConfigError when it cannot be inferred)
     _check_objectives(tuner)
     if config.run.final_top and tuner.objectives:
@@ -158,10 +164,7 @@ def _check_pruner(pruner: str, tuner_name: str, validation: str) -> None:
 
 
 def _check_objectives(tuner: Any) -> None:
-    """Checks `--objectives` and `--pareto-tolerance` (`pipelines.reports.pareto`)."""
-    if not 0 <= tuner.pareto_tolerance <= 1:
-        raise ConfigError(f"pareto tolerance must be a fraction from 0 to 1, got "
-                          f"{tuner.pareto_tolerance}; fix --pareto-tolerance")
+    """Checks `--objectives` (`pipelines.reports.pareto`)."""
     names = tuner.objectives
     if not names:
         return

@@ -1,189 +1,269 @@
-"""Typed run configuration, read from TOML or YAML and overridden by command-line flags.
+"""Every setting of a run, declared once: type, default, range or allowed values, one sentence
+of help, its flag and its `--help` group.
 
-A config file has up to four tables, each optional: `[data]`, `[model]`, `[tuner]` and
-`[run]`. Their keys are the fields of the dataclasses below; `configs/default.toml` lists
-them all with their defaults.
+The command-line flags (`pipelines.cli.flags`), file loading and `--set`
+(`pipelines.config.loading`), `ktlab init`, `configs/default.toml` and the reference page
+(`pipelines.config.reference`) are all derived from these classes. Adding a setting is one
+`setting(...)` line in its section, plus the code that uses it.
+
+The classes are pydantic models: pydantic checks types and ranges, and says which key failed.
+It was chosen over jsonargparse, tyro and Hydra because Colab already has it installed (so
+`pip install` adds nothing there), it keeps the schema plain Python classes, and it leaves
+ktlab's flag names (`--max-epochs`, not `--tuner.max_epochs`) and one-line errors to us.
+Nothing here imports TensorFlow, a registry or a user's file: reading a setting is reading
+data.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
-import tomllib
-import types
-import typing
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+import pydantic
 
-from hypermodels import registry as model_registry
-from pipelines.config import checks
-from pipelines.errors import ConfigError
-from tuners.results import objectives
+GROUPS = {
+    "data": "data",
+    "model": "model and search space",
+    "strategy": "strategy and budget",
+    "evaluation": "evaluation",
+    "output": "output",
+    "parallel": "parallel",
+}
+
+# Names whose allowed values live in a registry (`pipelines.config.checks.REGISTRY_NAMES`),
+# so that a user's registry line extends them.
+REGISTRY_CHOICES = ("tuner", "pruner", "model")
 
 
-@dataclasses.dataclass
-class DataConfig:
+def setting(default: Any, help: str, *, group: str, flag: str | None = None,
+            aliases: tuple[str, ...] = (), choices_from: str | None = None,
+            metavar: str | None = None, **constraints: Any) -> Any:
+    """Declares one setting.
+
+    Args:
+        default: Its default value.
+        help: One sentence for `--help`, `ktlab init` and the reference page.
+        group: Its `--help` group, a key of `GROUPS`.
+        flag: Its command-line flag; default `--` and the key with dashes.
+        aliases: Older flags that still set it; `--help` does not show them.
+        choices_from: A registry whose names are its allowed values (`REGISTRY_CHOICES`).
+        metavar: The value's name in `--help`.
+        **constraints: pydantic's range constraints: `ge`, `gt`, `le`, `lt`.
+    """
+    extra = {"group": group, "flag": flag, "aliases": list(aliases),
+             "choices_from": choices_from, "metavar": metavar}
+    if isinstance(default, (list, dict)):
+        kind = type(default)
+        return pydantic.Field(default_factory=kind, description=help, json_schema_extra=extra,
+                              **constraints)
+    return pydantic.Field(default, description=help, json_schema_extra=extra, **constraints)
+
+
+class Section(pydantic.BaseModel):
+    """A table of a config file. Unknown keys and values of the wrong type are refused."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+
+class DataConfig(Section):
     """Where the data comes from and how the pipeline prepares it.
 
-    `source` is a bundled ticker (AAPL, MSFT, IBM, GOOG), a bundled table (diabetes,
-    breast_cancer) or a CSV path; empty means AAPL for the LSTM and diabetes for the
-    dense network. Sizes of stock splits are in days; tabular ones are fractions.
-
     The default target is the next day's return, not the article's next-day close: the
-    held-out years trade far above the training years' prices, and a network that
-    forecasts the scaled close must extrapolate there (on AAPL its test MSE was over 1,000
-    times the persistence baseline's). A forecast return is turned back into a price.
-    `target = "volatility"` forecasts the next day's absolute log return instead, in log
-    space (`pipelines.data.volatility`), beside a persistence and a
-    `moving_average_window`-day moving-average baseline.
+    held-out years trade far above the training years' prices, and a network that forecasts
+    the scaled close must extrapolate there (on AAPL its test MSE was over 1,000 times the
+    persistence baseline's). A forecast return is turned back into a price.
     """
 
-    source: str = ""
-    lookback: int = 30
-    test_size: int | float = 800
-    validation_size: int | float = 500
-    target: str = "return"
-    rolling_window: int = 5
-    moving_average_window: int = 30
-    calendar: bool = False
-    log_returns: bool = True
-    fill: str = "error"
-    date_column: str | None = None
-    target_column: str | None = None
-    task: str = "auto"
-    batch_size: int = 32
-    train_window: int = 1500
-    validation_window: int = 250
-    step: int = 250
+    source: str = setting(
+        "", "A bundled ticker (AAPL, MSFT, IBM, GOOG), a bundled table (diabetes, "
+        "breast_cancer) or a CSV path; empty: AAPL for lstm, diabetes for dense.",
+        group="data", flag="--data", metavar="SOURCE")
+    lookback: int = setting(30, "Steps in each input window.", group="data", ge=1)
+    test_size: int | float = setting(
+        800, "Held out at the end: whole steps for a series, a fraction for a table.",
+        group="data", metavar="SIZE")
+    validation_size: int | float = setting(
+        500, "Validation before the test rows: whole steps for a series, a fraction for a "
+        "table.", group="data", metavar="SIZE")
+    target: Literal["close", "return", "volatility"] = setting(
+        "return", "What a price series forecasts: the next return, the next close (as the "
+        "article) or the next |log return|.", group="data")
+    rolling_window: int = setting(5, "Window of the rolling-mean features.", group="data",
+                                  ge=1)
+    moving_average_window: int = setting(
+        30, "Window of the moving-average baseline.", group="data", ge=1)
+    calendar: bool = setting(False, "Add one-hot year, month and day features.",
+                             group="data")
+    log_returns: bool = setting(True, "Add the step's log return as a feature.", group="data")
+    fill: Literal["error", "ffill", "drop"] = setting(
+        "error", "What to do with missing values: refuse, carry forward, or drop the rows.",
+        group="data", flag="--fill")
+    date_column: str | None = setting(None, "The date column of a CSV in another layout.",
+                                      group="data", metavar="COLUMN")
+    target_column: str | None = setting(
+        None, "The target column of a custom CSV or a table.", group="data", metavar="COLUMN")
+    task: Literal["auto", "regression", "classification"] = setting(
+        "auto", "A table's task; auto infers it from the target column.", group="data")
+    batch_size: int = setting(32, "Rows per training batch.", group="data", ge=1)
+    train_window: int = setting(
+        1500, "Walk-forward validation: training steps of each fold.", group="evaluation",
+        flag="--walk-forward-train", aliases=("--train-window",), metavar="STEPS")
+    validation_window: int = setting(
+        250, "Walk-forward validation: validation steps of each fold.", group="evaluation",
+        flag="--walk-forward-validation", aliases=("--validation-window",), metavar="STEPS")
+    step: int = setting(
+        250, "Walk-forward validation: steps between the starts of two folds.",
+        group="evaluation", flag="--walk-forward-step", aliases=("--step",), metavar="STEPS",
+        ge=1)
 
 
-@dataclasses.dataclass
-class ModelConfig:
-    """Which hypermodel to tune, and its search space.
+class ModelConfig(Section):
+    """Which hypermodel to tune, and its search space."""
 
-    `name` is an entry of `hypermodels.registry.MODELS` (`lstm`, `dense`) or a user's
-    class, `FILE.py:CLASS` or `package.module:CLASS`. `space` picks one of the model's
-    presets (`quick` or `article` for ours); `search_space` maps constructor arguments of
-    the hypermodel to new ranges on top of it, e.g. `{"units": [32, 64], "num_layers":
-    [1, 3]}` (see `hypermodels/` for the names).
-    """
-
-    name: str = "lstm"
-    space: str = "quick"
-    search_space: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def spec(self) -> model_registry.ModelSpec:
-        """The model's registry entry; a user's class is imported on first use."""
-        return model_registry.resolve(self.name)
-
-    def hypermodel_arguments(self) -> dict[str, Any]:
-        """The preset's ranges for this model, overridden by `search_space`."""
-        return self.spec.arguments(self.space, self.search_space)
+    name: str = setting(
+        "lstm", "A registered model (lstm for series, dense for tables) or your "
+        "keras_tuner.HyperModel as FILE.py:CLASS or package.module:CLASS.",
+        group="model", flag="--model", choices_from="model", metavar="NAME|FILE.py:CLASS")
+    space: str = setting(
+        "quick", "The model's search-space preset: quick (CPU-sized) or article (the "
+        "reference article's LSTM space).", group="model", flag="--preset",
+        aliases=("--space",))
+    search_space: dict[str, Any] = setting(
+        {}, "Ranges on top of the preset, by hyperparameter: {choices = [32, 64]}, "
+        "{min = 0.0, max = 0.5} or {min = 1e-4, max = 1e-2, log = true}.", group="model",
+        metavar="JSON")
 
 
-@dataclasses.dataclass
-class TunerConfig:
-    """Which search strategy to run and its budget.
+class TunerConfig(Section):
+    """Which search strategy to run, its budget, and what it optimises."""
 
-    `max_epochs` is Hyperband's largest budget per configuration and the epochs of each
-    trial for the other tuners.
-    """
+    name: str = setting("hyperband", "The search strategy.", group="strategy", flag="--tuner",
+                        choices_from="tuner")
+    max_epochs: int = setting(
+        9, "Hyperband's largest budget per configuration; the epochs of each trial for the "
+        "other strategies.", group="strategy", ge=1)
+    factor: int = setting(3, "Hyperband's reduction factor between rounds.",
+                          group="strategy", flag="--hyperband-factor", aliases=("--factor",),
+                          ge=2)
+    hyperband_iterations: int = setting(1, "How many times Hyperband runs its brackets.",
+                                        group="strategy", ge=1)
+    max_trials: int = setting(10, "Trials of the trial-budget strategies (bayesian, random, "
+                              "grid, genetic).", group="strategy", ge=1)
+    num_initial_points: int | None = setting(
+        None, "bayesian: random trials before the model of the objective; empty: keras-tuner's "
+        "default.", group="strategy", metavar="N")
+    executions_per_trial: int = setting(1, "Models trained per trial, their scores averaged.",
+                                        group="strategy", ge=1)
+    objective: str = setting("val_loss", "The metric every strategy optimises.",
+                             group="strategy", metavar="METRIC")
+    direction: Literal["", "min", "max"] = setting(
+        "", "Whether the objective is minimised or maximised; empty: inferred from its name "
+        "(loss, mae: min; accuracy, auc: max).", group="strategy")
+    objectives: list[str] = setting(
+        [], "Several objectives, such as val_loss,params: the first replaces objective, "
+        "genetic selects by NSGA-II, and every run writes their Pareto front.",
+        group="strategy", flag="--pareto-objectives", aliases=("--objectives",),
+        metavar="NAMES")
+    pareto_tolerance: float = setting(
+        0.01, "With several objectives: save the trial best in the last one among those "
+        "within this fraction of the best first one.", group="evaluation", ge=0, le=1)
+    patience: int = setting(3, "Early-stopping patience in epochs.", group="strategy", ge=0)
+    options: dict[str, Any] = setting(
+        {}, "Arguments of our own strategies' oracles beyond the budget, such as genetic's "
+        "population_size or bohb's random_fraction (tuners/oracles/).", group="strategy",
+        flag="--tuner-options", metavar="JSON")
+    validation: Literal["holdout", "walk_forward"] = setting(
+        "holdout", "How a trial is scored: one validation split, or walk-forward folds.",
+        group="evaluation")
+    max_consecutive_failed_trials: int = setting(
+        3, "Failed trials in a row that end the search.", group="strategy", ge=1)
+    pruner: str = setting(
+        "none", "median stops a trial of a trial-budget strategy whose objective at an epoch "
+        "is worse than the median of the earlier trials' there.", group="strategy",
+        choices_from="pruner")
+    pruner_grace: int = setting(2, "Epochs every trial trains before it can be pruned.",
+                                group="strategy", ge=1)
+    pruner_startup_trials: int = setting(
+        3, "Earlier trials that must reach an epoch before a trial can be pruned there.",
+        group="strategy", ge=1)
 
-    name: str = "hyperband"
-    max_epochs: int = 9
-    factor: int = 3
-    hyperband_iterations: int = 1
-    max_trials: int = 10
-    num_initial_points: int | None = None
-    executions_per_trial: int = 1
-    objective: str = "val_loss"
-    # "min" or "max"; empty infers it from the objective's name (loss, mae: min; acc, auc:
-    # max).
-    direction: str = ""
-    # Several objectives, e.g. ["val_loss", "params"] or ["val_loss", "latency_ms"]: the
-    # first replaces `objective` and is what every tuner optimises; the genetic tuner
-    # selects by NSGA-II on all of them, and the run writes their Pareto front
-    # (pipelines/reports/pareto.py). The saved model is then the trial best in the last objective
-    # among those within `pareto_tolerance` (a fraction) of the best first objective.
-    objectives: list[str] = dataclasses.field(default_factory=list)
-    pareto_tolerance: float = 0.01
-    patience: int = 3
-    # Arguments of the tuner's oracle beyond its budget, e.g. the genetic algorithm's
-    # population_size or BOHB's random_fraction (see tuners/oracles/).
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    validation: str = "holdout"
-    max_consecutive_failed_trials: int = 3
-    # Trial-budget tuners: "median" stops a trial after an epoch at which its objective is
-    # worse than the median of the earlier trials' there (tuners/observers/pruning.py), but never
-    # before pruner_grace epochs, nor before pruner_startup_trials earlier trials reached
-    # that epoch.
-    pruner: str = "none"
-    pruner_grace: int = 2
-    pruner_startup_trials: int = 3
-
-    def __post_init__(self) -> None:
+    @pydantic.model_validator(mode="after")
+    def _first_objective(self) -> TunerConfig:
         # The first of several objectives becomes the objective when that is left at its
         # default; `pipelines.config.checks` refuses an objective set to something else.
         if self.objectives and self.objective == "val_loss":
             self.objective = self.objectives[0]
+        return self
 
 
-@dataclasses.dataclass
-class RunConfig:
-    """Seed, where the run directory goes, and what it keeps.
+class RunConfig(Section):
+    """Seed, where the run directory goes, what it keeps, and the work after the search."""
 
-    `keep_checkpoints` keeps every trial's checkpoint under `tuner/`; by default a
-    checkpoint is deleted once no trial and no report will load it again (see
-    `tuners/observers/checkpoints.py`). `refit` retrains the best configuration on the training and
-    validation rows before the held-out test; `deterministic` makes TensorFlow's ops
-    deterministic (slower); `tensorboard` writes TensorBoard logs with HParams under
-    `RUN_DIR/tensorboard/`; `callbacks` names factories of Keras callbacks added to every
-    trial, as `"package.module:factory"` or `"file.py:factory"`. `workers` above 1 runs the
-    search on that many worker processes of this machine, each on its share of the cores,
-    with this process as keras-tuner's chief (`pipelines.parallel.local_workers`); `recycle_after`
-    above 0 makes each worker process exit after that many trials and the chief start it
-    again, which returns the memory TensorFlow keeps of every model
-    (`pipelines.parallel.recycling`);
-    with `workers = 1` the search then runs in one worker process beside the chief.
-    `final_top` above 0 retrains that many of the best configurations `final_seeds` times
-    each with new seeds after the search and saves the one with the best mean validation
-    score (`pipelines.run.final_pick`).
-    """
+    seed: int = setting(42, "Seed of the search and the models.", group="strategy", ge=1)
+    output_dir: str = setting("runs", "Parent folder of run directories.", group="output",
+                              metavar="DIR")
+    run_name: str = setting("", "The run directory's name; empty: model-tuner-data-seed.",
+                            group="output", metavar="NAME")
+    overwrite: bool = setting(False, "Replace an existing run directory of the same name.",
+                              group="output")
+    keep_checkpoints: bool = setting(
+        False, "Keep every trial's checkpoint, not only those a trial or a report still needs.",
+        group="output")
+    refit: bool = setting(
+        True, "Retrain the best configuration on the training and validation rows before the "
+        "held-out test.", group="evaluation")
+    deterministic: bool = setting(
+        False, "Deterministic TensorFlow ops: the same seed gives the same scores (slower).",
+        group="strategy")
+    tensorboard: bool = setting(False, "Write TensorBoard logs with HParams under "
+                                "RUN_DIR/tensorboard/.", group="output")
+    callbacks: list[str] = setting(
+        [], "Factories of Keras callbacks added to every trial, as file.py:factory or "
+        "package.module:factory.", group="strategy", metavar="REFS")
+    workers: int = setting(1, "Worker processes on this machine, with this one as "
+                           "keras-tuner's chief.", group="parallel", metavar="N", ge=1)
+    recycle_after: int = setting(
+        0, "Restart each worker process after this many trials, which frees the memory "
+        "TensorFlow keeps of every model; 0: never.", group="parallel", metavar="K", ge=0)
+    final_top: int = setting(
+        0, "After the search, retrain this many best configurations with new seeds and save "
+        "the best mean; 0: off.", group="evaluation", metavar="K", ge=0)
+    final_seeds: int = setting(3, "Seeds per configuration for final_top.",
+                               group="evaluation", metavar="S", ge=2)
 
-    seed: int = 42
-    output_dir: str = "runs"
-    run_name: str = ""
-    overwrite: bool = False
-    keep_checkpoints: bool = False
-    refit: bool = True
-    deterministic: bool = False
-    tensorboard: bool = False
-    callbacks: list[str] = dataclasses.field(default_factory=list)
-    workers: int = 1
-    recycle_after: int = 0
-    final_top: int = 0
-    final_seeds: int = 3
 
-
-@dataclasses.dataclass
-class Config:
+class Config(pydantic.BaseModel):
     """A whole run: data, model, tuner and run settings."""
 
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    tuner: TunerConfig = dataclasses.field(default_factory=TunerConfig)
-    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+    data: DataConfig = pydantic.Field(default_factory=DataConfig)
+    model: ModelConfig = pydantic.Field(default_factory=ModelConfig)
+    tuner: TunerConfig = pydantic.Field(default_factory=TunerConfig)
+    run: RunConfig = pydantic.Field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data, as written to the run directory."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @property
     def source(self) -> str:
-        """The data source, with the model's default filled in."""
-        return self.data.source or self.model.spec.default_source
+        """The data source, with the model's default filled in.
+
+        A registered model's default comes from its registry line, a name table that imports
+        nothing; a user's class fills `data.source` where the run starts
+        (`pipelines.run.build.model_spec`).
+        """
+        if self.data.source:
+            return self.data.source
+        from hypermodels import registry
+        from pipelines.errors import ConfigError
+
+        if self.model.name not in registry.MODELS:
+            raise ConfigError(f"--model {self.model.name} names its data once its class is "
+                              f"imported, where the run starts; pass --data SOURCE to name it "
+                              f"before that")
+        return registry.MODELS[self.model.name].default_source
 
     @property
     def model_label(self) -> str:
@@ -199,6 +279,9 @@ class Config:
         """
         if self.tuner.direction:
             return self.tuner.direction
+        from pipelines.errors import ConfigError
+        from tuners.results import objectives
+
         try:
             return objectives.objective_direction(self.tuner.objective)
         except ValueError:
@@ -224,111 +307,22 @@ class Config:
         return pathlib.Path(self.run.output_dir) / self.run_name
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "tuner": TunerConfig, "run": RunConfig}
+SECTIONS: dict[str, type[Section]] = {"data": DataConfig, "model": ModelConfig,
+                                      "tuner": TunerConfig, "run": RunConfig}
 
 
-def load_config(path: str | pathlib.Path | None = None,
-                overrides: dict[str, dict[str, Any]] | None = None) -> Config:
-    """Builds a `Config` from an optional TOML/YAML file and flag overrides.
-
-    Args:
-        path: A `.toml`, `.yaml` or `.yml` file, or None for the defaults.
-        overrides: `{section: {field: value}}` applied after the file (command-line flags).
-
-    Returns:
-        The checked configuration.
-
-    Raises:
-        ConfigError: For a missing or unparsable file, an unknown section or key, a value
-            of the wrong type, or a value out of range.
-    """
-    raw: dict[str, Any] = {}
-    if path is not None:
-        raw = _read_file(pathlib.Path(path))
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown config section {unknown[0]!r}; use {', '.join(SECTIONS)}")
-    sections = {}
-    for section, cls in SECTIONS.items():
-        values = raw.get(section)
-        if values is None:
-            values = {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"config section [{section}] must be a table of keys, got "
-                              f"{values!r}")
-        values = dict(values)
-        for key, value in (overrides or {}).get(section, {}).items():
-            # A table given by a flag (--search-space) adds to the file's table.
-            if isinstance(value, dict) and isinstance(values.get(key), dict):
-                value = {**values[key], **value}
-            values[key] = value
-        sections[section] = _build(section, cls, values)
-    config = Config(**sections)
-    checks.validate(config)
-    return config
+def fields() -> list[tuple[str, str, pydantic.fields.FieldInfo]]:
+    """Every setting as `(section, key, field)`, in declaration order."""
+    return [(section, key, field) for section, cls in SECTIONS.items()
+            for key, field in cls.model_fields.items()]
 
 
-def _read_file(path: pathlib.Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; check the path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path.name} is not UTF-8 text; save it as UTF-8") from None
-    try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"config file {path.name} must end in .toml, .yaml or .yml")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise ConfigError(f"cannot parse {path.name}: {first_line}; fix the syntax") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path.name} must hold tables such as [tuner]")
-    return data
+def extra(field: pydantic.fields.FieldInfo) -> dict[str, Any]:
+    """A setting's ktlab metadata: group, flag, aliases, choices_from, metavar."""
+    return field.json_schema_extra  # type: ignore[return-value]
 
 
-def _build(section: str, cls: type, values: dict[str, Any]) -> Any:
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    for key, value in values.items():
-        if key not in fields:
-            raise ConfigError(f"unknown config key {section}.{key}; valid keys: "
-                              f"{', '.join(fields)}")
-        if not _matches(value, hints[key]):
-            raise ConfigError(f"config key {section}.{key} must be {_type_name(hints[key])}, "
-                              f"got {value!r}")
-    return cls(**values)
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin is dict:
-        return isinstance(value, dict)
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_matches(element, item) for element in value)
-    if hint is float:
-        return isinstance(value, float)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return "empty"
-    if typing.get_origin(hint) is dict:
-        return "a table"
-    if typing.get_origin(hint) is list:
-        return f"a list of {_type_name(typing.get_args(hint)[0])}"
-    return {int: "a whole number", float: "a decimal number", str: "text",
-            bool: "true or false"}.get(hint, str(hint))
+def flag_of(section: str, key: str) -> str:
+    """A setting's command-line flag: declared, or `--` and its key with dashes."""
+    field = SECTIONS[section].model_fields[key]
+    return extra(field)["flag"] or "--" + key.replace("_", "-")

@@ -26,9 +26,13 @@ def model_spec(config: Config) -> registry.ModelSpec:
         ConfigError: For a class that cannot be found, imported or used.
     """
     try:
-        return config.model.spec
+        spec = registry.resolve(config.model.name)
     except registry.ModelNotFoundError as error:
         raise ConfigError(str(error)) from None
+    if not config.data.source and registry.is_reference(config.model.name):
+        # A user's class names its data once imported; the run goes on from here with it.
+        config.data.source = spec.default_source
+    return spec
 
 
 def make_pipeline(config: Config, spec: registry.ModelSpec | None = None,
@@ -69,7 +73,8 @@ def make_hypermodel(config: Config, prepared: PreparedData,
     spec = spec or model_spec(config)
     try:
         return spec.build(prepared.input_shape, task=prepared.task,
-                          n_classes=prepared.n_classes, **config.model.hypermodel_arguments())
+                          n_classes=prepared.n_classes,
+                          **spec.arguments(config.model.space, config.model.search_space))
     except (TypeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         if registry.is_reference(config.model.name):
