@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 
-from pipelines.config import Config, schema
+from pipelines.config import Config, reference, schema
 from pipelines.config.loading import Origins
 
 
@@ -17,7 +16,7 @@ def format_settings(config: Config, origins: Origins) -> str:
         lines.append(f"[{section}]")
         width = max(len(key) for key in values[section])
         for key, value in values[section].items():
-            shown = json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+            shown = "(unset)" if value is None else reference.toml_value(value)
             lines.append(f"{key:<{width}} = {shown:<24} # {origins[section, key]}")
         lines.append("")
     return "\n".join(lines).rstrip()

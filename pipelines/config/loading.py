@@ -112,7 +112,8 @@ def read_file(path: pathlib.Path) -> dict[str, Any]:
 
 def parse_set(item: str) -> tuple[str, str, Any]:
     """One `--set section.key=value` item; the value is read as TOML (`3`, `true`,
-    `[32, 64]`, `{min = 0.1, max = 0.5}`), or else taken as text (`AAPL`).
+    `[32, 64]`, `{min = 0.1, max = 0.5}`), else as JSON (`{"units": [32, 64]}`), or else
+    taken as text (`AAPL`).
 
     Raises:
         ConfigError: If it is not of that form or names no setting.
@@ -129,7 +130,10 @@ def parse_set(item: str) -> tuple[str, str, Any]:
     try:
         value = tomllib.loads(f"value = {text.strip()}")["value"]
     except tomllib.TOMLDecodeError:
-        value = text.strip()
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text.strip()
     return section, key, value
 
 

@@ -164,7 +164,7 @@ def _read_run(directory: pathlib.Path) -> _Run:
         raise ConfigError(f"{directory / PREPROCESSOR_FILE} lacks the keys "
                           f"{', '.join(SAVED_KEYS)}; rerun the search with ktlab tune "
                           f"--overwrite")
-    data = {**dataclasses.asdict(config.DataConfig()), **(saved_config.get("data") or {})}
+    data = {**config.DataConfig().model_dump(), **(saved_config.get("data") or {})}
     return _Run(directory=directory, config=saved_config, data=data, saved=saved)
 
 

@@ -82,8 +82,10 @@ def named_after(config: Config, hypermodel: keras_tuner.HyperModel | None) -> Co
     if hypermodel is None:
         return config
     model_class = type(hypermodel)
-    return dataclasses.replace(config, model=dataclasses.replace(
-        config.model, name=f"{model_class.__module__}:{model_class.__qualname__}"))
+    # A deep copy: the run may fill in the copy's data source, never the caller's.
+    copy = config.model_copy(deep=True)
+    copy.model.name = f"{model_class.__module__}:{model_class.__qualname__}"
+    return copy
 
 
 def prepare_data(config: Config, hypermodel: keras_tuner.HyperModel | None) -> PreparedData:
