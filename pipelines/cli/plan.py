@@ -44,8 +44,8 @@ def describe_plan(config: Config, resume: bool = False) -> str:
         The plan as lines of plain text.
 
     Raises:
-        ConfigError: For data that cannot be used, or tuner options out of range: the
-            same one line that `ktlab tune` would fail with.
+        ConfigError: For data that cannot be used (the line `ktlab tune` prints), or
+            tuner options that the strategy's plan refuses.
     """
     user_class = model_registry.is_reference(config.model.name)
     lines = ["ktlab tune --dry-run: the plan; nothing is trained or written."]
