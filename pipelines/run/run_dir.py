@@ -60,9 +60,7 @@ def prepare_run_dir(config: Config, *, resume: bool = False) -> tuple[pathlib.Pa
     An existing run directory is set aside with `overwrite` (`set_aside_path`; the
     caller deletes it once the new search's tuner is built, or puts it back); without
     it, one that holds an unfinished search with the same data, model, search space,
-    tuner and seed is resumed, and any other is refused: a finished search (it has
-    `metrics.json`), an unfinished one with other settings, or a folder that ktlab did
-    not write.
+    tuner and seed is resumed, and any other is refused (`planned_use`).
 
     Args:
         config: The run's configuration.
@@ -86,22 +84,47 @@ def prepare_run_dir(config: Config, *, resume: bool = False) -> tuple[pathlib.Pa
         raise ConfigError(f"output directory {output_dir} is not writable; choose another "
                           f"--output-dir")
     run_dir = config.run_dir
-    marked = (run_dir / RUN_MARKER).is_file()
-    if resume and not marked:
-        raise ConfigError(f"{run_dir} holds no search to resume (no {RUN_MARKER}); pass a run "
-                          f"directory that ktlab tune wrote")
-    if not (run_dir.exists() and any(run_dir.iterdir())):
-        return run_dir, False
-    if config.run.overwrite:
-        if not marked:
-            raise ConfigError(f"{run_dir} is not a ktlab run directory (no {RUN_MARKER}); "
-                              f"refusing to overwrite it, choose another --run-name")
+    use = planned_use(config, resume=resume)
+    if use == "overwrite":
         aside = set_aside_path(run_dir)
         shutil.rmtree(aside, ignore_errors=True)
         # Set aside, not deleted: the new search's tuner may still refuse its settings,
         # and then the old run comes back (`pipelines.run.search.build_tuner`).
         run_dir.rename(aside)
-        return run_dir, False
+    return run_dir, use == "resume"
+
+
+def planned_use(config: Config, *, resume: bool = False) -> str:
+    """What a search would do with its run directory, reading it and writing nothing.
+
+    `prepare_run_dir` acts on it, and `ktlab tune --dry-run` prints it.
+
+    Args:
+        config: The run's configuration.
+        resume: Whether the user asked to resume (`--resume`).
+
+    Returns:
+        `new` for a run directory that is absent or empty, `overwrite` for one that
+        `overwrite` replaces, or `resume` for an unfinished search with the same data,
+        model, search space, tuner and seed.
+
+    Raises:
+        ConfigError: For a run directory that a search refuses: none to resume, a finished
+            search, an unfinished one with other settings or that stopped on failures, or a
+            folder that ktlab did not write.
+    """
+    run_dir = config.run_dir
+    marked = (run_dir / RUN_MARKER).is_file()
+    if resume and not marked:
+        raise ConfigError(f"{run_dir} holds no search to resume (no {RUN_MARKER}); pass a run "
+                          f"directory that ktlab tune wrote")
+    if not (run_dir.exists() and any(run_dir.iterdir())):
+        return "new"
+    if config.run.overwrite:
+        if not marked:
+            raise ConfigError(f"{run_dir} is not a ktlab run directory (no {RUN_MARKER}); "
+                              f"refusing to overwrite it, choose another --run-name")
+        return "overwrite"
     if not marked:
         raise ConfigError(f"run directory {run_dir} already exists; pass --overwrite to "
                           f"replace it or --run-name to keep both")
@@ -121,7 +144,7 @@ def prepare_run_dir(config: Config, *, resume: bool = False) -> tuple[pathlib.Pa
                           f"settings: {first_differences(differences)}; resume it with its "
                           f"own (ktlab tune --resume {run_dir}), or pass --overwrite or "
                           f"--run-name")
-    return run_dir, True
+    return "resume"
 
 
 def finished_search(config: Config) -> bool:
