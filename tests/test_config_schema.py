@@ -174,6 +174,8 @@ def test_ktlab_config_says_where_each_value_came_from(tmp_path, capsys):
     (["--set", "tuner.max_epochs=nine"],
      "config key tuner.max_epochs must be a whole number, got 'nine'"),
     (["--set", "data.fill=zero"], "unknown fill 'zero'; use one of error, ffill, drop"),
+    (["--tuner", "asha", "--set", "tuner.options={min_epochs = 20}"],
+     "tuner settings: min_epochs (20) exceeds max_epochs (9); lower min_epochs."),
 ])
 def test_a_bad_set_is_one_line(argv, message, capsys):
     assert main(["tune", *argv]) == 2

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hypermodels import registry as model_registry
 from pipelines.data import sources
 from pipelines.errors import ConfigError
+from tuners import errors as tuner_errors
 from tuners import registry as tuner_registry
 from tuners.results import objectives as tuner_objectives
 
@@ -79,6 +80,14 @@ def validate(config: Config) -> None:
                               f"{flag}")
     _check_sizes(data)
     spec = tuner_registry.TUNERS[tuner.name]
+    if spec.budget == "epochs":
+        # An epoch-budget strategy's plan checks its options (ASHA's rungs, PBT's population)
+        # without TensorFlow, so a bad one is refused here rather than mid-run.
+        try:
+            spec.planned_budget(tuner.max_epochs, tuner.factor, tuner.hyperband_iterations,
+                                tuner.options)
+        except tuner_errors.TunerConfigError as error:
+            raise ConfigError(f"tuner settings: {error}") from None
     if tuner.num_initial_points is not None:
         if not spec.tunes_initial_points:
             raise ConfigError(f"num_initial_points applies to bayesian, not {tuner.name}; "
