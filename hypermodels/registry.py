@@ -54,6 +54,8 @@ class ModelSpec:
         default_source: The data it tunes on when none is given.
         presets: Search-space presets, `{preset name: {constructor argument: range}}`;
             `ktlab tune --space NAME` picks one, and `model.search_space` adds to it.
+        description: One line for `ktlab list`, which imports no model class (and so no
+            Keras) to read a docstring; empty: the class's docstring, if it is imported.
     """
 
     hypermodel: type | str
@@ -61,6 +63,7 @@ class ModelSpec:
     default_source: str = ""
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=lambda: {"quick": {}})
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.data_kind not in DATA_KINDS:
@@ -100,9 +103,13 @@ MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec("hypermodels.lstm:LSTMHyperModel", data_kind="series", presets={
         "quick": {"units": [16, 32, 64], "num_layers": [1, 2], "batch_size": [32, 64, 128],
                   "learning_rate": [1e-4, 1e-2]},
-        "article": {}}),
+        "article": {}},
+        description="Stacked LSTM layers with dropout and one linear output, on windows of a "
+                    "series."),
     "dense": ModelSpec("hypermodels.dense:DenseHyperModel", data_kind="table",
-                       presets={"quick": {}, "article": {}}),
+                       presets={"quick": {}, "article": {}},
+                       description="A stack of dense layers with a regression or "
+                                   "classification head."),
 }
 # The entries every process has; `--workers` sends its processes those added or replaced.
 BUILT_IN = dict(MODELS)

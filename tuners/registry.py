@@ -20,8 +20,13 @@ import dataclasses
 import importlib
 
 BUDGETS = ("trials", "epochs")
-# The pruners `tuners.observers.pruning.make_pruner` builds by name; "none" prunes nothing.
-PRUNERS = ("none", "median")
+# The pruners `tuners.observers.pruning.make_pruner` builds by name, each with the line
+# `ktlab list` shows; "none" prunes nothing.
+PRUNERS = {
+    "none": "Every trial trains for its whole budget, unless early stopping ends it.",
+    "median": "Stops a trial whose objective is worse than the earlier trials' median at the "
+              "same epoch.",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +46,8 @@ class TunerSpec:
         plan: For an epoch-budget oracle that does not plan Hyperband's trials and
             epochs, where to import its planner from, `"package.module:function"`; see
             `planned_budget`.
+        description: One line for `ktlab list`, which imports no oracle class (and so no
+            keras-tuner) to read a docstring; empty: the class's docstring, if it is imported.
     """
 
     oracle: type | str
@@ -48,6 +55,7 @@ class TunerSpec:
     tunes_initial_points: bool = False
     needs_finite_space: bool = False
     plan: str | None = None
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
@@ -77,25 +85,39 @@ class TunerSpec:
 
 
 TUNERS: dict[str, TunerSpec] = {
-    "hyperband": TunerSpec("keras_tuner.oracles:HyperbandOracle", budget="epochs"),
+    "hyperband": TunerSpec("keras_tuner.oracles:HyperbandOracle", budget="epochs",
+                           description="keras-tuner's Hyperband: brackets of successive "
+                                       "halving over growing epoch budgets."),
     # keras-tuner's own, which also learns from stopped (pruned) trials.
     "bayesian": TunerSpec("tuners.keras_tuner_internals:BayesianOptimizationOracle",
-                          budget="trials", tunes_initial_points=True),
-    "random": TunerSpec("keras_tuner.oracles:RandomSearchOracle", budget="trials"),
+                          budget="trials", tunes_initial_points=True,
+                          description="keras-tuner's Bayesian optimization (a Gaussian "
+                                      "process), also learning from stopped trials."),
+    "random": TunerSpec("keras_tuner.oracles:RandomSearchOracle", budget="trials",
+                        description="keras-tuner's random search."),
     "grid": TunerSpec("keras_tuner.oracles:GridSearchOracle", budget="trials",
-                      needs_finite_space=True),
+                      needs_finite_space=True,
+                      description="keras-tuner's grid search over every combination of a "
+                                  "finite space."),
     # Our own strategies (tuners/oracles/): evolutionary search, and Hyperband whose new
     # configurations come from a density model of the good ones (Falkner et al., 2018).
-    "genetic": TunerSpec("tuners.oracles.genetic:GeneticOracle", budget="trials"),
-    "bohb": TunerSpec("tuners.oracles.bohb:BOHBOracle", budget="epochs"),
+    "genetic": TunerSpec("tuners.oracles.genetic:GeneticOracle", budget="trials",
+                         description="Evolves configurations with a genetic algorithm."),
+    "bohb": TunerSpec("tuners.oracles.bohb:BOHBOracle", budget="epochs",
+                      description="Hyperband whose new configurations come from a kernel "
+                                  "density model of the good ones (BOHB)."),
     # Asynchronous successive halving (Li et al., 2020), held to Hyperband's epoch total
     # in more, mostly shorter trials than Hyperband's.
     "asha": TunerSpec("tuners.oracles.asha:ASHAOracle", budget="epochs",
-                      plan="tuners.plans.rungs:planned_budget"),
+                      plan="tuners.plans.rungs:planned_budget",
+                      description="Asynchronous successive halving over rungs of growing "
+                                  "epoch budgets."),
     # Population-based training (Jaderberg et al., 2017): members trained in intervals,
     # the weakest copying and perturbing the strongest; about Hyperband's epochs.
     "pbt": TunerSpec("tuners.oracles.pbt:PBTOracle", budget="epochs",
-                     plan="tuners.plans.population:planned_budget"),
+                     plan="tuners.plans.population:planned_budget",
+                     description="Population-based training: the weakest members copy and "
+                                 "perturb the strongest."),
 }
 # The entries every process has; `--workers` sends its processes those added or replaced.
 BUILT_IN = dict(TUNERS)

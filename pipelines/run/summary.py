@@ -59,8 +59,17 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -
             columns={column: column[3:] for column in hp_columns})
         lines += [f"best {len(best)} trials by {objective} ({direction}imised):",
                   table.to_string(index=False, float_format=format_value)]
-    lines.append(f"best trial {metrics['best_trial_id']}, scores in {metrics.get('units', '')} "
-                 f"units:")
+    return "\n".join([*lines, *score_lines(metrics)])
+
+
+def score_lines(metrics: dict[str, Any]) -> list[str]:
+    """The best trial's scores beside the baselines', and where `best_model.keras` came from.
+
+    Args:
+        metrics: The contents of a finished run's `metrics.json`.
+    """
+    lines = [f"best trial {metrics['best_trial_id']}, scores in {metrics.get('units', '')} "
+             f"units:"]
     baseline = metrics["baseline"]
     # With a final pick, the model scored before any refit is its chosen seed's.
     searched = ("final-pick model" if (metrics.get("final_pick") or {}).get("seed") is not None
@@ -89,7 +98,7 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -
         lines += _pareto_lines(metrics["pareto"])
     if metrics.get("final_pick"):
         lines += final_pick.report_lines(metrics["final_pick"])
-    return "\n".join(lines)
+    return lines
 
 
 def _pareto_lines(choice: dict[str, Any]) -> list[str]:
