@@ -93,9 +93,11 @@ class ModelSpec:
 
     def arguments(self, space: str, overrides: Mapping[str, Any] | None = None,
                   ) -> dict[str, Any]:
-        """The preset's ranges, overridden by `overrides` (a config's `search_space`).
+        """The preset's ranges, overridden by `overrides`, both in the constructor's form.
 
-        A model without presets takes `overrides` alone, whatever `space` is.
+        A config's `search_space` may hold explicit forms (`{choices = [...]}`);
+        `pipelines.config.search_space.arguments` converts them and then calls this. A model
+        without presets takes `overrides` alone, whatever `space` is.
         """
         preset = self.presets.get(space, {}) if self.presets else {}
         return {**preset, **(overrides or {})}
