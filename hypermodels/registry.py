@@ -10,7 +10,8 @@ A user's own class needs no registry line at all: `ktlab tune --model my_models.
 (a file) or `--model package.module:MyModel` (an importable module) loads any
 `keras_tuner.HyperModel` subclass, built with `input_shape=` (tables also get `task=` and
 `n_classes=`); its class attribute `data_kind = "series"` or `"table"` (default
-`"series"`) says which pipeline feeds it.
+`"series"`) says which pipeline feeds it, and an optional `argument_kinds` (see
+`ModelSpec`) how each constructor argument takes its search space.
 
 ```python
 from hypermodels import registry
@@ -33,6 +34,8 @@ from collections.abc import Mapping
 from typing import Any
 
 DATA_KINDS = ("series", "table")
+# How a constructor argument takes its search space (`ModelSpec.argument_kinds`).
+ARGUMENT_KINDS = ("choices", "range", "log_range", "value")
 DEFAULT_SOURCES = {"series": "AAPL", "table": "diabetes"}
 # `my_models.py:MyModel` or `package.module:MyModel`.
 REFERENCE = re.compile(r"^(?P<module>[^:]+):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -56,6 +59,12 @@ class ModelSpec:
             `ktlab tune --space NAME` picks one, and `model.search_space` adds to it.
         description: One line for `ktlab list`, which imports no model class (and so no
             Keras) to read a docstring; empty: the class's docstring, if it is imported.
+        argument_kinds: How each constructor argument takes its search space:
+            `"choices"` (a list of values), `"range"` (`[min, max]` on a linear scale),
+            `"log_range"` (`[min, max]` on a log scale) or `"value"` (one plain value).
+            `pipelines.config.search_space` checks and converts a config's explicit forms
+            (`{choices = [...]}`, `{min = ..., max = ...}`) by it, before the class is
+            imported. Empty: each form is converted by its shape alone.
     """
 
     hypermodel: type | str
@@ -64,11 +73,17 @@ class ModelSpec:
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=lambda: {"quick": {}})
     description: str = ""
+    argument_kinds: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.data_kind not in DATA_KINDS:
             raise ValueError(f"data_kind must be one of {', '.join(DATA_KINDS)}, got "
                              f"{self.data_kind!r}")
+        wrong = {name: kind for name, kind in self.argument_kinds.items()
+                 if kind not in ARGUMENT_KINDS}
+        if wrong:
+            raise ValueError(f"argument_kinds {wrong} must each be one of "
+                             f"{', '.join(ARGUMENT_KINDS)}")
         if not self.default_source:
             object.__setattr__(self, "default_source", DEFAULT_SOURCES[self.data_kind])
 
@@ -81,9 +96,11 @@ class ModelSpec:
 
     def arguments(self, space: str, overrides: Mapping[str, Any] | None = None,
                   ) -> dict[str, Any]:
-        """The preset's ranges, overridden by `overrides` (a config's `search_space`).
+        """The preset's ranges, overridden by `overrides`, both in the constructor's form.
 
-        A model without presets takes `overrides` alone, whatever `space` is.
+        A config's `search_space` may hold explicit forms (`{choices = [...]}`);
+        `pipelines.config.search_space.arguments` converts them and then calls this. A model
+        without presets takes `overrides` alone, whatever `space` is.
         """
         preset = self.presets.get(space, {}) if self.presets else {}
         return {**preset, **(overrides or {})}
@@ -95,6 +112,21 @@ class ModelSpec:
         return self.hypermodel_class(input_shape=input_shape, **extra, **arguments)
 
 
+# How each constructor argument of the built-in models takes its search space; a test keeps
+# these in step with the constructors' signatures. Neither model can be told the scale of a
+# range: learning_rate and weight_decay are always sampled on a log scale, the others
+# linearly.
+LSTM_ARGUMENTS = {
+    "learning_rate": "log_range", "learning_rate_step": "value", "units": "choices",
+    "num_layers": "range", "dropout": "range", "dropout_step": "value",
+    "batch_size": "choices", "lookbacks": "choices", "name": "value", "tunable": "value"}
+DENSE_ARGUMENTS = {
+    "units": "choices", "num_layers": "range", "activations": "choices", "dropout": "range",
+    "dropout_step": "value", "optimizers": "choices", "momentum": "range",
+    "momentum_step": "value", "learning_rate": "log_range", "learning_rate_step": "value",
+    "weight_decay": "log_range", "weight_decay_step": "value", "batch_size": "choices",
+    "name": "value", "tunable": "value"}
+
 MODELS: dict[str, ModelSpec] = {
     # Search spaces sized for the machine. `article` is the reference article's LSTM space
     # (units up to 256, up to 5 layers, batch sizes from 16): on a 2-core CPU its largest
@@ -103,11 +135,11 @@ MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec("hypermodels.lstm:LSTMHyperModel", data_kind="series", presets={
         "quick": {"units": [16, 32, 64], "num_layers": [1, 2], "batch_size": [32, 64, 128],
                   "learning_rate": [1e-4, 1e-2]},
-        "article": {}},
+        "article": {}}, argument_kinds=LSTM_ARGUMENTS,
         description="Stacked LSTM layers with dropout and one linear output, on windows of a "
                     "series."),
     "dense": ModelSpec("hypermodels.dense:DenseHyperModel", data_kind="table",
-                       presets={"quick": {}, "article": {}},
+                       presets={"quick": {}, "article": {}}, argument_kinds=DENSE_ARGUMENTS,
                        description="A stack of dense layers with a regression or "
                                    "classification head."),
 }
@@ -193,8 +225,9 @@ def resolve(name: str) -> ModelSpec:
     """The spec of a registry name, or of a user's class named by reference.
 
     A user's class must subclass `keras_tuner.HyperModel`; its `data_kind` attribute
-    (default `"series"`) picks the pipeline, and its `presets` attribute, if any, the
-    search-space presets.
+    (default `"series"`) picks the pipeline, its `presets` attribute, if any, the
+    search-space presets, and its `argument_kinds`, if any, how each constructor argument
+    takes its search space (`ModelSpec.argument_kinds`).
 
     Raises:
         ModelNotFoundError: For an unknown name, or a class that cannot be loaded.
@@ -214,7 +247,13 @@ def resolve(name: str) -> ModelSpec:
     if data_kind not in DATA_KINDS:
         raise ModelNotFoundError(f"--model {name}: data_kind = {data_kind!r}; set it to "
                                  f"'series' or 'table'")
-    return ModelSpec(cls, data_kind=data_kind, presets=dict(getattr(cls, "presets", {})))
+    kinds = dict(getattr(cls, "argument_kinds", {}))
+    wrong = {argument: kind for argument, kind in kinds.items() if kind not in ARGUMENT_KINDS}
+    if wrong:
+        raise ModelNotFoundError(f"--model {name}: argument_kinds {wrong}; set each to one of "
+                                 f"{', '.join(repr(kind) for kind in ARGUMENT_KINDS)}")
+    return ModelSpec(cls, data_kind=data_kind, presets=dict(getattr(cls, "presets", {})),
+                     argument_kinds=kinds)
 
 
 def _import_file(path: pathlib.Path) -> Any:

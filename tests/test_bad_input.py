@@ -150,7 +150,8 @@ def test_a_search_shows_no_tensorflow_start_up_log(tmp_path):
     result = subprocess.run(
         [str(KTLAB), "tune", "--data", str(data), "--lookback", "5", "--test-size", "20",
          "--validation-size", "20", "--output-dir", str(tmp_path / "runs"), "--max-epochs",
-         "2", "--factor", "2", "--search-space", '{"units": [4], "num_layers": [1, 1]}'],
+         "2", "--factor", "2", "--search-space",
+         '{"units": {"choices": [4]}, "num_layers": {"value": 1}}'],
         capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300)
     assert result.returncode == 0
     assert result.stderr == ""

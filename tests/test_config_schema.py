@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import flags, main
-from pipelines.config import load_config, reference, resolve, schema
 from pipelines.config import checks as config_checks
+from pipelines.config import load_config, reference, resolve, schema
 
 # Values that need more than "the default, changed", and the settings they need beside them.
 SAMPLES: dict[tuple[str, str], object] = {

@@ -14,6 +14,7 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 from hypermodels import registry as model_registry
+from pipelines.config import search_space
 from pipelines.data import sources
 from pipelines.errors import ConfigError
 from tuners import errors as tuner_errors
@@ -156,6 +157,10 @@ def _check_model(model: ModelConfig) -> None:
             if spec.presets and model.space not in spec.presets:
                 raise ConfigError(f"unknown search space {model.space!r}; use one of "
                                   f"{', '.join(spec.presets)}")
+            # A built-in model's arguments are known now, so a search-space form that does
+            # not suit one is refused before TensorFlow is imported; a user's class is
+            # checked when it is built (`pipelines.run.build`).
+            search_space.to_arguments(model.search_space, spec.argument_kinds, model.name)
     except model_registry.ModelNotFoundError as error:
         raise ConfigError(str(error)) from None
 

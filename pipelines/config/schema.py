@@ -130,7 +130,8 @@ class ModelConfig(Section):
         aliases=("--space",))
     search_space: dict[str, Any] = setting(
         {}, "Ranges on top of the preset, by hyperparameter: {choices = [32, 64]}, "
-        "{min = 0.0, max = 0.5} or {min = 1e-4, max = 1e-2, log = true}.", group="model",
+        "{min = 0.0, max = 0.5}, {min = 1e-4, max = 1e-2, log = true} or {value = 64}.",
+        group="model",
         metavar="JSON")
 
 

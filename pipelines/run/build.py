@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hypermodels import registry
-from pipelines.config import Config, DataConfig
+from pipelines.config import Config, DataConfig, search_space
 from pipelines.config.checks import check_data_kind
 from pipelines.data import PreparedData, StockPipeline, TabularPipeline, WalkForward
 from pipelines.errors import ConfigError
@@ -71,10 +71,11 @@ def make_hypermodel(config: Config, prepared: PreparedData,
             cannot be built.
     """
     spec = spec or model_spec(config)
+    # Converted outside the `try`: its `ConfigError` already names the key and the fix.
+    arguments = search_space.arguments(config.model, spec)
     try:
         return spec.build(prepared.input_shape, task=prepared.task,
-                          n_classes=prepared.n_classes,
-                          **spec.arguments(config.model.space, config.model.search_space))
+                          n_classes=prepared.n_classes, **arguments)
     except (TypeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         if registry.is_reference(config.model.name):
