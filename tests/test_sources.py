@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,6 +139,46 @@ def test_bundled_file_matches_its_readme():
     assert sorted(frame["ticker"].unique()) == ["AAPL", "GOOG", "IBM", "MSFT"]
     assert list(frame.columns) == ["ticker", "date", "open", "high", "low", "close", "volume"]
     assert (frame[["open", "high", "low", "close"]] > 0).all().all()
+
+
+def test_bundled_co2_series_matches_its_readme():
+    series = sources.BUNDLED_SERIES["co2"]
+    assert (series.date_column, series.target_column) == ("date", "co2_ppm")
+    path = sources.bundled_series_path("co2")
+    assert path == sources.DATA_DIR / "co2_weekly.csv"
+    frame = pd.read_csv(path, parse_dates=[series.date_column])
+    assert list(frame.columns) == ["date", "co2_ppm"]
+    assert len(frame) == 2284
+    assert str(frame["date"].iloc[0].date()) == "1958-03-29"
+    assert str(frame["date"].iloc[-1].date()) == "2001-12-29"
+    values = frame[series.target_column]
+    # Weeks without a measurement are empty cells, not absent rows: all 2,284 Saturdays of
+    # the span are present, and dropping the empty ones gives Scripps' 2,225 measured weeks.
+    assert int(values.isna().sum()) == 59
+    dates = pd.DatetimeIndex(frame["date"])
+    assert dates.is_monotonic_increasing
+    with warnings.catch_warnings():
+        # pandas 3 warns that infer_freq will return an offset instead of a string;
+        # to_offset reads either, so the check holds on pandas 2, 3 and 4.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        frequency = pd.tseries.frequencies.to_offset(pd.infer_freq(dates))
+    assert frequency.freqstr == "W-SAT"
+    assert frame["date"].diff().mode()[0] == pd.Timedelta(days=7)
+    weeks = pd.date_range(dates[0], dates[-1], freq="W-SAT")
+    assert len(weeks.difference(dates)) == 0
+    assert (values.min(), values.max()) == (313.0, 373.9)
+    assert round(float(values.mean()), 4) == 340.1422
+    with pytest.raises(DataError, match=r"^no bundled series 'CO2'; use one of co2 or pass a "
+                                        r"CSV path$"):
+        sources.bundled_series_path("CO2")
+
+
+def test_bundled_series_missing_from_data_dir_gets_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "DATA_DIR", tmp_path)
+    with pytest.raises(DataError, match=r"^bundled data .*co2_weekly.csv is missing; run ktlab "
+                                        r"from a clone of the repository \(pip install -e \.\) "
+                                        r"or pass a CSV path$"):
+        sources.bundled_series_path("co2")
 
 
 def test_headers_in_other_cases_and_with_underscores_are_recognised(write_csv):

@@ -7,6 +7,7 @@ problem and the fix. Nothing here scales or splits: that is `pipelines.data`'s j
 from __future__ import annotations
 
 import pathlib
+import typing
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,18 @@ DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "data"
 BUNDLED_STOCKS_FILE = DATA_DIR / "stocks.csv.gz"
 BUNDLED_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
 BUNDLED_TABLES = ("diabetes", "breast_cancer")
+
+
+class BundledSeries(typing.NamedTuple):
+    """A bundled non-price series: its file under `data/` and the columns to pass."""
+
+    file: str
+    date_column: str
+    target_column: str
+
+
+# Non-price series shipped in data/ (source, licence and counts in data/README.md).
+BUNDLED_SERIES = {"co2": BundledSeries("co2_weekly.csv", "date", "co2_ppm")}
 PRICE_COLUMNS = ("open", "high", "low", "close")
 FILL_POLICIES = ("error", "ffill", "drop")
 
@@ -35,6 +48,22 @@ MISSING_MARKERS = ("", "null", "NULL", "NaN", "nan", "NA", "N/A")
 def is_bundled_ticker(source: str) -> bool:
     """Tells whether `source` names one of the bundled tickers (case-insensitive)."""
     return str(source).upper() in BUNDLED_TICKERS
+
+
+def bundled_series_path(name: str) -> pathlib.Path:
+    """Returns the path of the bundled series `name` (a key of `BUNDLED_SERIES`).
+
+    Raises:
+        DataError: If no series has that name, or its file is missing from data/.
+    """
+    if name not in BUNDLED_SERIES:
+        raise DataError(f"no bundled series {name!r}; use one of {', '.join(BUNDLED_SERIES)} "
+                        f"or pass a CSV path")
+    path = DATA_DIR / BUNDLED_SERIES[name].file
+    if not path.exists():
+        raise DataError(f"bundled data {path} is missing; run ktlab from a clone of the "
+                        f"repository (pip install -e .) or pass a CSV path")
+    return path
 
 
 def load_stock_frame(
