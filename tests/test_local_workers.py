@@ -113,7 +113,8 @@ def test_registered_entries_are_written_as_references_and_registered_again(monke
     added = json.loads(json.dumps(registrations.added_entries()))
     assert added == {"tuners": {"evolution": {
         "oracle": "tuners.oracles.genetic:GeneticOracle", "budget": "trials",
-        "tunes_initial_points": False, "needs_finite_space": False, "plan": None}}}
+        "tunes_initial_points": False, "needs_finite_space": False, "plan": None,
+        "description": ""}}}
     monkeypatch.delitem(tuner_registry.TUNERS, "evolution")
     registrations.register(added)
     assert tuner_registry.TUNERS["evolution"].oracle_class is GeneticOracle
@@ -128,7 +129,7 @@ def test_a_replaced_built_in_entry_reaches_the_workers_and_a_bad_one_is_one_line
         LSTMHyperModel, presets={"quick": {"units": [4]}}))
     assert registrations.added_entries() == {"models": {"lstm": {
         "hypermodel": "hypermodels.lstm:LSTMHyperModel", "data_kind": "series",
-        "default_source": "AAPL", "presets": {"quick": {"units": [4]}}}}}
+        "default_source": "AAPL", "presets": {"quick": {"units": [4]}}, "description": ""}}}
     monkeypatch.setitem(model_registry.MODELS, "lstm", model_registry.ModelSpec(
         LSTMHyperModel, presets={"quick": {"units": {4, 8}}}))
     with pytest.raises(ConfigError) as error:
