@@ -129,7 +129,8 @@ def test_a_replaced_built_in_entry_reaches_the_workers_and_a_bad_one_is_one_line
         LSTMHyperModel, presets={"quick": {"units": [4]}}))
     assert registrations.added_entries() == {"models": {"lstm": {
         "hypermodel": "hypermodels.lstm:LSTMHyperModel", "data_kind": "series",
-        "default_source": "AAPL", "presets": {"quick": {"units": [4]}}, "description": ""}}}
+        "default_source": "AAPL", "presets": {"quick": {"units": [4]}}, "description": "",
+        "argument_kinds": {}}}}
     monkeypatch.setitem(model_registry.MODELS, "lstm", model_registry.ModelSpec(
         LSTMHyperModel, presets={"quick": {"units": {4, 8}}}))
     with pytest.raises(ConfigError) as error:

@@ -348,3 +348,17 @@ def test_the_article_config_loads_to_the_articles_ranges(caplog):
         assert hypermodel.learning_rate == (1e-6, 1e-1)
         assert hypermodel.batch_size == [16, 32, 64, 128, 256]
     assert caplog.records == []
+
+
+def test_the_kinds_reach_worker_processes_with_a_registered_model(monkeypatch):
+    from pipelines.parallel import registrations
+
+    kinds = {"units": "choices", "dropout": "range"}
+    monkeypatch.setitem(registry.MODELS, "gru", registry.ModelSpec(
+        "hypermodels.lstm:LSTMHyperModel", argument_kinds=kinds))
+    added = registrations.added_entries()
+    assert added["models"]["gru"]["argument_kinds"] == kinds
+    monkeypatch.delitem(registry.MODELS, "gru")
+    registrations.register(added)
+    assert registry.MODELS["gru"].argument_kinds == kinds
+    monkeypatch.delitem(registry.MODELS, "gru")
