@@ -162,7 +162,8 @@ def diebold_mariano(actual: Sequence[float], predicted: Sequence[float],
         actual: The observed values.
         predicted: The model's forecasts of them.
         naive: The naive forecasts of them.
-        horizon: The forecast horizon h in rows; ktlab forecasts one step ahead.
+        horizon: The forecast horizon h in rows. Each argument may hold one column per
+            step ahead; a row's loss is then its mean squared error over the steps.
 
     Returns:
         The test's statistic, p-value and both mean squared errors.
@@ -175,9 +176,10 @@ def diebold_mariano(actual: Sequence[float], predicted: Sequence[float],
     # few lines below are the whole of it.
     from scipy import stats
 
-    actual_values = np.asarray(actual, dtype="float64").reshape(-1)
-    predicted_values = np.asarray(predicted, dtype="float64").reshape(-1)
-    naive_values = np.asarray(naive, dtype="float64").reshape(-1)
+    # A row of several steps ahead (a horizon) is one loss: its mean squared error.
+    actual_values, predicted_values, naive_values = (
+        np.asarray(values, dtype="float64").reshape(len(values), -1)
+        for values in (actual, predicted, naive))
     rows = len(actual_values)
     if len(predicted_values) != rows or len(naive_values) != rows:
         raise ValueError(f"diebold_mariano needs series of one length, got {rows}, "
@@ -187,8 +189,8 @@ def diebold_mariano(actual: Sequence[float], predicted: Sequence[float],
     if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon < rows:
         raise ValueError(f"horizon must be a whole number from 1 to {rows - 1}, got "
                          f"{horizon!r}")
-    model_errors = (predicted_values - actual_values) ** 2
-    naive_errors = (naive_values - actual_values) ** 2
+    model_errors = np.mean((predicted_values - actual_values) ** 2, axis=1)
+    naive_errors = np.mean((naive_values - actual_values) ** 2, axis=1)
     differences = model_errors - naive_errors
     centred = differences - differences.mean()
     # Autocovariances divide by T at every lag, as Diebold and Mariano's estimator does.
@@ -209,10 +211,15 @@ def diebold_mariano(actual: Sequence[float], predicted: Sequence[float],
 def naive_forecast(predictions: pd.DataFrame, prepared: Any) -> np.ndarray | None:
     """The naive forecast of each row of a run's `predictions.csv`, or None.
 
-    A series' predictions carry it in their `baseline` column (the persistence forecast);
-    a regression table's is the training rows' mean, as `prepared.baselines` scores it.
-    Classes have none that squared errors could compare.
+    A series' predictions carry it in their `baseline` column (prices: the persistence
+    forecast; any series: the reference forecast best on the validation rows), one column
+    per step of a horizon (`baseline_1`, ...); a regression table's is the training rows'
+    mean, as `prepared.baselines` scores it. Classes have none that squared errors could
+    compare.
     """
+    steps = _steps(predictions)
+    if steps:
+        return predictions[[f"baseline_{step}" for step in steps]].to_numpy(dtype="float64")
     if "baseline" in predictions:
         return predictions["baseline"].to_numpy(dtype="float64")
     if prepared.task != "regression":
@@ -239,4 +246,16 @@ def compare_with_naive(run_dir: pathlib.Path, prepared: Any) -> DieboldMariano |
     naive = naive_forecast(predictions, prepared)
     if naive is None or len(predictions) < 2:
         return None
+    steps = _steps(predictions)
+    if steps:
+        columns = {kind: predictions[[f"{kind}_{step}" for step in steps]]
+                   for kind in ("actual", "predicted")}
+        return diebold_mariano(columns["actual"], columns["predicted"], naive,
+                               horizon=min(len(steps), len(predictions) - 1))
     return diebold_mariano(predictions["actual"], predictions["predicted"], naive)
+
+
+def _steps(predictions: pd.DataFrame) -> list[int]:
+    """The steps ahead of a horizon's `predictions.csv` (`actual_1`, ...); [] for one step."""
+    return [int(column.rpartition("_")[2]) for column in predictions.columns
+            if column.startswith("actual_")]

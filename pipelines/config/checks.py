@@ -138,12 +138,10 @@ def check_data_kind(config: Config, data_kind: str) -> None:
         if config.tuner.validation == "walk_forward":
             raise ConfigError("walk-forward validation needs time-ordered data; use "
                               "--validation holdout for a table")
-        defaults = type(config.data)()
         for key in ("test_size", "validation_size"):
             value = getattr(config.data, key)
-            # A table's sizes are fractions; the series defaults (days) stand for 0.2.
-            if value != getattr(defaults, key) and not (isinstance(value, float)
-                                                        and 0 < value < 1):
+            # A table's sizes are fractions; empty stands for 0.2.
+            if value is not None and not (isinstance(value, float) and 0 < value < 1):
                 raise ConfigError(f"a table's {key.replace('_', ' ')} is a fraction in (0, 1), "
                                   f"got {value!r}; fix --{key.replace('_', '-')}")
 
@@ -214,7 +212,7 @@ def _check_sizes(data: DataConfig) -> None:
         value = getattr(data, key)
         flag = "--" + key.replace("_", "-")
         if isinstance(value, float) and not 0 < value < 1:
-            raise ConfigError(f"{key.replace('_', ' ')} must be a whole number of days or a "
+            raise ConfigError(f"{key.replace('_', ' ')} must be a whole number of steps or a "
                               f"fraction in (0, 1), got {value}; fix {flag}")
-        if isinstance(value, int) and value < 1:
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise ConfigError(f"{key.replace('_', ' ')} must be >= 1, got {value}; fix {flag}")

@@ -79,12 +79,28 @@ class DataConfig(Section):
         "breast_cancer) or a CSV path; empty: AAPL for lstm, diabetes for dense.",
         group="data", flag="--data", metavar="SOURCE")
     lookback: int = setting(30, "Steps in each input window.", group="data", ge=1)
-    test_size: int | float = setting(
-        800, "Held out at the end: whole steps for a series, a fraction for a table.",
-        group="data", metavar="SIZE")
-    validation_size: int | float = setting(
-        500, "Validation before the test rows: whole steps for a series, a fraction for a "
-        "table.", group="data", metavar="SIZE")
+    test_size: int | float | None = setting(
+        None, "Held out at the end: whole steps, or a fraction (of all steps; of a table's "
+        "rows); empty: 800 days for prices, 0.2 for a series or a table.", group="data",
+        metavar="SIZE")
+    validation_size: int | float | None = setting(
+        None, "Validation before the test: whole steps, or a fraction of the steps before the "
+        "test; empty: 500 days for prices, 0.25 for a series, 0.2 for a table.", group="data",
+        metavar="SIZE")
+    kind: Literal["auto", "prices", "series"] = setting(
+        "auto", "What the source is: daily prices (bundled tickers, Yahoo, Alpha Vantage and "
+        "OHLCV files) or any other series; auto tells by the file's layout.", group="data")
+    horizon: int = setting(1, "Series: steps forecast from each window, directly (one output "
+                           "per step).", group="data", ge=1)
+    season: int | None = setting(
+        None, "Series: steps in one season, for the seasonal naive forecast and MASE; empty: "
+        "from the frequency (24 hourly, 7 daily, 52 weekly, 12 monthly, 4 quarterly).",
+        group="data", metavar="STEPS", ge=1)
+    feature_columns: list[str] | None = setting(
+        None, "Series: the file's other numeric columns to use as features; empty: all of "
+        "them.", group="data", metavar="COLUMNS")
+    features: bool = setting(True, "Series: use the file's other numeric columns as features "
+                             "(--no-features: the target's own past alone).", group="data")
     target: Literal["close", "return", "volatility"] = setting(
         "return", "What a price series forecasts: the next return, the next close (as the "
         "article) or the next |log return|.", group="data")
@@ -95,9 +111,10 @@ class DataConfig(Section):
     calendar: bool = setting(False, "Add one-hot year, month and day features.",
                              group="data")
     log_returns: bool = setting(True, "Add the step's log return as a feature.", group="data")
-    fill: Literal["error", "ffill", "drop"] = setting(
-        "error", "What to do with missing values: refuse, carry forward, or drop the rows.",
-        group="data", flag="--fill")
+    fill: Literal["error", "ffill", "interpolate", "drop"] = setting(
+        "error", "Missing values (and a series' missing timestamps): refuse, carry the last "
+        "value forward, interpolate in time (series), or drop the rows.", group="data",
+        flag="--fill")
     date_column: str | None = setting(None, "The date column of a CSV in another layout.",
                                       group="data", metavar="COLUMN")
     target_column: str | None = setting(

@@ -127,8 +127,16 @@ class PreparedData:
         make_folds: Builds the walk-forward folds (stocks only) when first asked for.
         notices: One-line notes for the user: the layout found, columns dropped.
         make_refit: Builds the data of `refit_data()`.
-        references: Stocks: the persistence and moving-average forecasts, by name
-            (`pipelines.data.references.ReferenceForecast`), scored beside the model.
+        references: Series: the reference forecasts by name (stocks: persistence and a
+            moving average; any series: persistence, seasonal naive and a statistical
+            model), as `pipelines.data.references.ReferenceForecast`, scored beside the model.
+        best_reference: The reference forecast that `baseline` and `baselines` stand for:
+            persistence for prices, the best on the validation rows for any series.
+        horizon: Steps forecast from each window (series); targets and forecasts are
+            `(samples, horizon)` when it is above 1.
+        delta: The model forecasts the change from each sample's `anchor` (any series).
+        frequency: A series' `pipelines.data.frequency.Frequency`, else None.
+        scale_free: A series' scale-free scores of `(actual, predicted)` (MASE, sMAPE).
         notices: One-line notes for the user about what was detected or changed, such as
             the CSV layout and the columns dropped for being constant over the training
             rows; `summary()` and `ktlab tune` print each on its own line.
@@ -151,6 +159,12 @@ class PreparedData:
     notices: list[str] = dataclasses.field(default_factory=list)
     make_refit: Callable[[], PreparedData] | None = dataclasses.field(default=None, repr=False)
     references: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    best_reference: str = "persistence"
+    horizon: int = 1
+    delta: bool = False
+    frequency: Any = None
+    scale_free: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = dataclasses.field(
+        default=None, repr=False)
 
     def fit_kwargs(self, batch_size: int | None = None) -> dict[str, Any]:
         """The keyword arguments for `tuner.search()`: training and validation data only.
@@ -199,6 +213,10 @@ class PreparedData:
             if self.n_classes == 2:
                 return (values.reshape(-1) >= 0.5).astype("int64")
             return values.argmax(axis=-1)
+        if self.delta:
+            values = self.target_scaler.inverse_transform(values.reshape(-1, self.horizon))
+            levels = values + self.splits[split].anchor[:, None]
+            return levels if self.horizon > 1 else levels.reshape(-1)
         values = self.target_scaler.inverse_transform(values.reshape(-1, 1)).reshape(-1)
         if self.target == "return":
             return self.splits[split].anchor * (1.0 + values)
@@ -209,8 +227,23 @@ class PreparedData:
     def evaluate(self, model: Any, split: str = "test") -> dict[str, float]:
         """Scores `model` on `split` in the data's own units (e.g. MSE in dollars squared)."""
         predictions = model.predict(self.splits[split].dataset, verbose=0)
-        return score(self.task, self.splits[split].actual,
-                     self.to_original_units(predictions, split))
+        return self.score(split, self.to_original_units(predictions, split))
+
+    def score(self, split: str, predicted: np.ndarray) -> dict[str, float]:
+        """Scores forecasts of `split` in the data's own units, averaged over the horizon's
+        steps, with a series' scale-free scores (MASE, sMAPE) beside them."""
+        actual = self.splits[split].actual
+        scores = score(self.task, actual, predicted)
+        if self.scale_free is not None:
+            scores.update(self.scale_free(actual, predicted))
+        return scores
+
+    def score_by_step(self, split: str, predicted: np.ndarray) -> list[dict[str, float]]:
+        """The scores of each step of the horizon on `split`: step 1 first."""
+        actual = np.asarray(self.splits[split].actual).reshape(len(predicted), -1)
+        predicted = np.asarray(predicted).reshape(len(predicted), -1)
+        return [score(self.task, actual[:, step], predicted[:, step])
+                for step in range(actual.shape[1])]
 
     def summary(self) -> str:
         """A readable summary: notices, samples per split, features, input shape, baselines."""
@@ -224,9 +257,10 @@ class PreparedData:
         lines.append(f"input shape: {self.input_shape}")
         lines.append(f"features ({len(self.feature_names)}): {', '.join(self.feature_names)}")
         baselines = [(self.baseline, name, scores) for name, scores in self.baselines.items()]
-        # The other reference forecasts (the moving average), on the same rows.
+        # The other reference forecasts (prices: the moving average), on the same rows.
         baselines += [(reference.description, name, reference.scores(self.splits[name]))
-                      for key, reference in self.references.items() if key != "persistence"
+                      for key, reference in self.references.items()
+                      if key != self.best_reference
                       for name in self.baselines]
         for description, name, scores in baselines:
             # Four significant digits: a volatility's MSE is of the order of 1e-4.

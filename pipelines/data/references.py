@@ -18,6 +18,7 @@ scores = reference_scores(references, prepared.splits)  # metrics.json's "baseli
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,23 +30,33 @@ from pipelines.data.volatility import ABS_RETURN
 
 @dataclasses.dataclass
 class ReferenceForecast:
-    """A rule that forecasts the next day from the days up to today, as the model does.
+    """A rule that forecasts the next steps from the steps up to now, as the model does.
 
     Attributes:
         description: What the rule forecasts, for reports.
-        forecasts: The forecast of each day, indexed by the day forecast.
+        forecasts: The forecast of each sample, indexed by the first step it forecasts (one
+            column per step of a horizon above 1).
+        extra: More scores of `(actual, predicted)`: a series' MASE and sMAPE.
     """
 
     description: str
-    forecasts: pd.Series
+    forecasts: pd.Series | pd.DataFrame
+    extra: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = dataclasses.field(
+        default=None, repr=False)
 
     def predictions(self, split: Split) -> np.ndarray:
-        """The forecasts of `split`'s samples, in their order."""
+        """The forecasts of `split`'s samples, in their order (one column per step of a
+        horizon above 1)."""
         return self.forecasts.reindex(split.index).to_numpy(dtype="float64")
 
     def scores(self, split: Split) -> dict[str, float]:
-        """MSE, MAE and RMSE on `split`'s samples, as the model is scored."""
-        return score("regression", split.actual, self.predictions(split))
+        """MSE, MAE and RMSE on `split`'s samples, as the model is scored (and a series'
+        scale-free scores, MASE and sMAPE)."""
+        predicted = self.predictions(split)
+        scores = score("regression", split.actual, predicted)
+        if self.extra is not None:
+            scores.update(self.extra(split.actual, predicted))
+        return scores
 
 
 def reference_forecasts(target: str, features: pd.DataFrame,

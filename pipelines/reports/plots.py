@@ -173,30 +173,44 @@ def format_tick(value: Any) -> str:
 
 
 def plot_predictions(predictions: pd.DataFrame, title: str = "", last_days: int = 60,
-                     volatility: bool = False) -> Figure:
+                     volatility: bool = False, series: dict[str, Any] | None = None,
+                     ) -> Figure:
     """The best model's test forecasts against the actual prices and the naive forecast.
 
-    The right panel zooms into the last `last_days` days, where the three lines can be
+    The right panel zooms into the last `last_days` steps, where the three lines can be
     told apart. With `volatility`, the values are absolute log returns (the volatility
-    target), and the naive forecast is yesterday's.
+    target), and the naive forecast is yesterday's. With `series` (`metrics.json`'s
+    `units`, `frequency` and `horizon` of any series), the target keeps its own name and
+    the first step ahead of each forecast is drawn.
     """
     thing = "|log return|" if volatility else "close"
+    naive, ylabel = f"naive: yesterday's {thing}", ("|log return| (realised volatility)"
+                                                    if volatility else
+                                                    "close (US dollars, split-adjusted)")
+    heading, steps = f"held-out test set: forecasts of the next day's {thing}", "days"
+    columns = {"actual": "actual", "predicted": "predicted", "baseline": "baseline"}
+    if series:
+        thing = ylabel = series["units"]
+        naive, steps = "best reference forecast", f"{series['frequency']} steps"
+        heading = f"held-out test set: forecasts of {thing}, {steps}"
+        if series.get("horizon", 1) > 1:
+            columns = {name: f"{name}_1" for name in columns}
+            heading += " (the first step ahead of each)"
     figure = Figure(figsize=(13, 4.8), layout="constrained")
     index = pd.to_datetime(predictions["date"]) if "date" in predictions else predictions.index
     whole, zoom = figure.subplots(1, 2, width_ratios=[2, 1])
     for axes, rows in ((whole, slice(None)), (zoom, slice(-last_days, None))):
-        axes.plot(index[rows], predictions["actual"].iloc[rows], color="black",
+        axes.plot(index[rows], predictions[columns["actual"]].iloc[rows], color="black",
                   linewidth=1.2, label="actual")
-        axes.plot(index[rows], predictions["baseline"].iloc[rows], color="grey",
-                  linewidth=0.9, linestyle=":", label=f"naive: yesterday's {thing}")
-        axes.plot(index[rows], predictions["predicted"].iloc[rows], color="tab:blue",
+        axes.plot(index[rows], predictions[columns["baseline"]].iloc[rows], color="grey",
+                  linewidth=0.9, linestyle=":", label=naive)
+        axes.plot(index[rows], predictions[columns["predicted"]].iloc[rows], color="tab:blue",
                   linewidth=1.0, label="best model")
         axes.set_xlabel("date")
         axes.tick_params(axis="x", labelrotation=30)
-    whole.set_ylabel("|log return| (realised volatility)" if volatility
-                     else "close (US dollars, split-adjusted)")
-    whole.set_title(title or f"held-out test set: forecasts of the next day's {thing}")
-    zoom.set_title(f"last {min(last_days, len(predictions))} days")
+    whole.set_ylabel(ylabel)
+    whole.set_title(title or heading)
+    zoom.set_title(f"last {min(last_days, len(predictions))} {steps}")
     whole.legend(loc="upper left")
     return figure
 
@@ -298,13 +312,17 @@ def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
     predictions_file = run_dir / "predictions.csv"
     if predictions_file.exists():
         predictions = pd.read_csv(predictions_file)
-        # Only price forecasts have a date axis and a naive forecast to draw.
-        if "baseline" in predictions:
+        # Only series forecasts have a date axis and a naive forecast to draw.
+        if "baseline" in predictions or "baseline_1" in predictions:
             config_file = run_dir / "config.json"
             target = (json.loads(config_file.read_text()).get("data", {}).get("target")
                       if config_file.exists() else None)
-            figures["predictions"] = plot_predictions(predictions,
-                                                      volatility=target == "volatility")
+            metrics_file = run_dir / "metrics.json"
+            metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+            series = metrics if "frequency" in metrics else None
+            figures["predictions"] = plot_predictions(
+                predictions, volatility=series is None and target == "volatility",
+                series=series)
     config_file = run_dir / "config.json"
     if config_file.exists():
         tuner_config = json.loads(config_file.read_text())["tuner"]

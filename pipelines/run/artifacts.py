@@ -19,7 +19,7 @@ import pandas as pd
 import hypermodels
 import tuners
 from pipelines.config import Config
-from pipelines.data import PreparedData, references, score
+from pipelines.data import PreparedData, references
 from pipelines.errors import KtlabError, TooManyFailedTrialsError
 from pipelines.run import refit
 from pipelines.run.progress import LOGGER
@@ -145,7 +145,10 @@ def write_run(config: Config, prepared: PreparedData, tuner: Any, trials: pd.Dat
                  "target_scaler": model_data.target_scaler,
                  "feature_names": model_data.feature_names,
                  "input_shape": model_data.input_shape, "target": model_data.target,
-                 "task": model_data.task}, run_dir / "preprocessor.joblib")
+                 "task": model_data.task, "horizon": model_data.horizon,
+                 "delta": model_data.delta,
+                 "frequency": getattr(model_data.frequency, "alias", None)},
+                run_dir / "preprocessor.joblib")
     write_json(run_dir / "best_hyperparameters.json", best_trial.hyperparameters.values)
     test_predictions = model_data.to_original_units(
         model.predict(model_data.splits["test"].dataset, verbose=0), "test")
@@ -159,11 +162,13 @@ def write_run(config: Config, prepared: PreparedData, tuner: Any, trials: pd.Dat
         "best_model": saved.origin,
         "validation": prepared.evaluate(saved.search_model, "validation"),
         "search_test": prepared.evaluate(saved.search_model, "test"),
-        "test": score(prepared.task, model_data.splits["test"].actual, test_predictions),
+        "test": model_data.score("test", test_predictions),
         "baseline": {"name": prepared.baseline, **prepared.baselines},
-        # Stocks: persistence and moving-average forecasts, on the same rows as `test`.
+        # Series: the reference forecasts (prices: persistence and a moving average; any
+        # series: persistence, seasonal naive and a statistical model), on the same rows.
         "baselines": references.reference_scores(prepared.references, prepared.splits),
         "units": prepared.units,
+        **_horizon_records(model_data, test_predictions),
         "trials": int(len(trials)),
         "epochs": int(trials["epochs_trained"].sum()) if len(trials) else 0,
         "failed_trials": int((trials["status"] == "failed").sum()) if len(trials) else 0,
@@ -196,16 +201,47 @@ def _search_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.Dat
     return model
 
 
+def _horizon_records(prepared: PreparedData, test_predictions: Any) -> dict[str, Any]:
+    """A series' frequency and horizon, and the test scores of each step ahead."""
+    if prepared.frequency is None:
+        return {}
+    return {"frequency": prepared.frequency.name, "horizon": prepared.horizon,
+            "test_by_step": prepared.score_by_step("test", test_predictions)}
+
+
 def _predictions_frame(prepared: PreparedData, predictions: Any) -> pd.DataFrame:
     split = prepared.splits["test"]
+    if prepared.horizon > 1:
+        return _horizon_frame(prepared, predictions)
     frame = pd.DataFrame({"actual": split.actual, "predicted": predictions})
     if split.anchor is not None:
         frame.insert(0, "date", [day.date().isoformat() for day in split.index])
-        frame["baseline"] = split.anchor
+        # The naive forecast: persistence for prices, the best reference for any series.
+        frame["baseline"] = (split.anchor if prepared.frequency is None else
+                             prepared.references[prepared.best_reference].predictions(split))
         for name, reference in prepared.references.items():
-            if name != "persistence":
+            if name != prepared.best_reference:
                 frame[name] = reference.predictions(split)
     return frame
+
+
+def _horizon_frame(prepared: PreparedData, predictions: Any) -> pd.DataFrame:
+    """One row per forecast origin, one column per step ahead: `actual_1`, `predicted_1`,
+    ..., the last known value, and each reference forecast's steps (`baseline_1`, ... for
+    the best on the validation rows)."""
+    split = prepared.splits["test"]
+    steps = range(1, prepared.horizon + 1)
+    columns: dict[str, Any] = {"date": [day.date().isoformat() for day in split.index],
+                               "last_value": split.anchor}
+    for step in steps:
+        columns[f"actual_{step}"] = split.actual[:, step - 1]
+        columns[f"predicted_{step}"] = predictions[:, step - 1]
+    for name, reference in prepared.references.items():
+        forecast = reference.predictions(split)
+        label = "baseline" if name == prepared.best_reference else name
+        for step in steps:
+            columns[f"{label}_{step}"] = forecast[:, step - 1]
+    return pd.DataFrame(columns)
 
 
 def load_result(config: Config, run_dir: pathlib.Path, prepared: PreparedData) -> RunResult:

@@ -10,12 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from hypermodels import registry
-from pipelines.config import Config, DataConfig, search_space
+from pipelines.config import Config, search_space
 from pipelines.config.checks import check_data_kind
-from pipelines.data import PreparedData, StockPipeline, TabularPipeline, WalkForward
+from pipelines.data import (
+    PreparedData,
+    SeriesPipeline,
+    StockPipeline,
+    TabularPipeline,
+    WalkForward,
+    series_sources,
+)
 from pipelines.errors import ConfigError
 
-# A table's split sizes are fractions; the series defaults are days.
+# The split sizes that `data.test_size` and `data.validation_size` left empty stand for:
+# the reference article's days for prices, fractions for a table (a series' are its own).
+PRICE_SIZES = {"test_size": 800, "validation_size": 500}
 TABLE_SIZES = {"test_size": 0.2, "validation_size": 0.2}
 
 
@@ -45,21 +54,39 @@ def make_pipeline(config: Config, spec: registry.ModelSpec | None = None,
     spec = spec or model_spec(config)
     check_data_kind(config, spec.data_kind)
     data = config.data
+    walk_forward = WalkForward(data.train_window, data.validation_window, data.step)
+    if spec.data_kind == "series" and series_kind(config) == "series":
+        return SeriesPipeline(
+            config.source, date_column=data.date_column, target_column=data.target_column,
+            lookback=data.lookback, horizon=data.horizon, test_size=data.test_size,
+            validation_size=data.validation_size, season=data.season, fill=data.fill,
+            feature_columns=data.feature_columns, features=data.features,
+            calendar=data.calendar, batch_size=data.batch_size, walk_forward=walk_forward)
     if spec.data_kind == "series":
+        if data.horizon != 1:
+            raise ConfigError(f"--horizon {data.horizon} forecasts a general series; {config.source} "
+                              f"is read as daily prices, which forecast one day (pass --kind series "
+                              f"to read it as a series)")
+        sizes = {key: PRICE_SIZES[key] if getattr(data, key) is None else getattr(data, key)
+                 for key in PRICE_SIZES}
         return StockPipeline(
-            config.source, lookback=data.lookback, test_size=data.test_size,
-            validation_size=data.validation_size, target=data.target,
+            config.source, lookback=data.lookback, target=data.target,
             rolling_window=data.rolling_window,
             moving_average_window=data.moving_average_window, calendar=data.calendar,
-            log_returns=data.log_returns, batch_size=data.batch_size,
-            walk_forward=WalkForward(data.train_window, data.validation_window, data.step),
-            fill=data.fill, date_column=data.date_column, target_column=data.target_column)
-    defaults = DataConfig()
-    sizes = {key: (TABLE_SIZES[key] if getattr(data, key) == getattr(defaults, key)
-                   else getattr(data, key)) for key in TABLE_SIZES}
+            log_returns=data.log_returns, batch_size=data.batch_size, walk_forward=walk_forward,
+            fill=data.fill, date_column=data.date_column, target_column=data.target_column,
+            **sizes)
+    sizes = {key: TABLE_SIZES[key] if getattr(data, key) is None else getattr(data, key)
+             for key in TABLE_SIZES}
     return TabularPipeline(config.source, target_column=data.target_column, task=data.task,
                            fill=data.fill, seed=config.run.seed, batch_size=data.batch_size,
                            **sizes)
+
+
+def series_kind(config: Config) -> str:
+    """Whether a series model's source is read as `prices` or as a general `series`."""
+    return series_sources.series_kind(config.source, config.data.date_column,
+                                      config.data.target_column, config.data.kind)
 
 
 def make_hypermodel(config: Config, prepared: PreparedData,

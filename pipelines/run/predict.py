@@ -4,7 +4,8 @@ A run directory holds the best model, the preprocessor it was trained with and t
 resolved configuration, so forecasting needs nothing else: the run's own data (its test
 rows, as `predictions.csv` has them) or any file in a layout that `ktlab data` reads; a
 run tuned on a Yahoo file forecasts from an Alpha Vantage one. A price series gets one
-extra row, the forecast of the business day after its last date.
+extra row, the forecast of the business day after its last date; any other series, the
+`horizon` steps after its last row, dated in its own frequency (`predict_series`).
 
 ```python
 frame = predict_run("runs/lstm-hyperband-AAPL-seed42")                 # its test days
@@ -30,7 +31,7 @@ from pipelines import config
 from pipelines.data import forecast, sources
 from pipelines.data.prepared import PreparedData, Split
 from pipelines.errors import ConfigError, DataError
-from pipelines.run import build, quiet, run_dir
+from pipelines.run import build, predict_series, quiet, run_dir
 
 MODEL_FILE = "best_model.keras"
 PREPROCESSOR_FILE = "preprocessor.joblib"
@@ -75,6 +76,13 @@ def predict_run(run_directory: str | pathlib.Path, data: str | None = None,
         raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist; create "
                           f"it or choose another --output")
     source = data if data is not None else _own_source(run)
+    if run.saved.get("delta"):
+        # Any series (not prices): the data is read and checked before the model is loaded.
+        frame = predict_series.series_forecast(
+            run.data, run.saved, source, own=data is None,
+            predict=lambda windows: _load_model(run.directory).predict(windows, verbose=0))
+        _write(frame, path)
+        return frame
     if run.is_series:
         inputs, frame, anchor = _series_inputs(run, source, own=data is None)
     else:
@@ -86,12 +94,16 @@ def predict_run(run_directory: str | pathlib.Path, data: str | None = None,
         labels = _class_labels(run)
         values = values if labels is None else labels[values]
     frame.insert(1, "forecast", values)
+    _write(frame, path)
+    return frame
+
+
+def _write(frame: pd.DataFrame, path: pathlib.Path) -> None:
     try:
         frame.to_csv(path, index=False)
     except OSError as error:
         raise ConfigError(f"cannot write {path} ({error.strerror}); choose another "
                           f"--output") from None
-    return frame
 
 
 def forecast_path(run_directory: str | pathlib.Path, data: str | None = None,
@@ -176,7 +188,8 @@ def _own_source(run: _Run) -> str:
         source = model_registry.MODELS[run.model_name].default_source
     else:
         source = model_registry.DEFAULT_SOURCES["series" if run.is_series else "table"]
-    bundled = sources.is_bundled_ticker(source) or source in sources.BUNDLED_TABLES
+    bundled = (sources.is_bundled_ticker(source) or source in sources.BUNDLED_TABLES
+               or source in sources.BUNDLED_SERIES)
     if not bundled and not pathlib.Path(source).is_file():
         raise DataError(f"the run's data file {source} is not there any more; pass --data FILE "
                         f"to forecast from a file")
@@ -195,7 +208,8 @@ def _series_inputs(run: _Run, source: str, *, own: bool,
     if own:
         # The test split's windows lie inside its last `test_size` feature rows, so they
         # forecast the last test_size - lookback days; the extra window forecasts the next.
-        test_size = run.data["test_size"]
+        # Runs written before the sizes could be left empty hold the number itself.
+        test_size = run.data["test_size"] or build.PRICE_SIZES["test_size"]
         if not isinstance(test_size, int) or test_size > len(windows) + lookback - 1:
             raise ConfigError(f"{run.directory / run_dir.RUN_MARKER}: data.test_size "
                               f"{test_size!r} does not fit the run's data; pass --data FILE to "
