@@ -161,7 +161,8 @@ class SeriesPipeline:
             notices=[*notices, f"season: {season} steps"
                      f"{'' if self.season else ' (from the frequency; --season to change)'}",
                      *dropped_notice(dropped)],
-            best_reference=best, horizon=horizon, delta=True, frequency=frequency, scale_free=scale_free)
+            best_reference=best, horizon=horizon, delta=True, frequency=frequency,
+            scale_free=scale_free)
         return prepared
 
     def _split_points(self, name: str, rows: int) -> tuple[int, int]:

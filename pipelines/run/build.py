@@ -64,9 +64,9 @@ def make_pipeline(config: Config, spec: registry.ModelSpec | None = None,
             calendar=data.calendar, batch_size=data.batch_size, walk_forward=walk_forward)
     if spec.data_kind == "series":
         if data.horizon != 1:
-            raise ConfigError(f"--horizon {data.horizon} forecasts a general series; {config.source} "
-                              f"is read as daily prices, which forecast one day (pass --kind series "
-                              f"to read it as a series)")
+            raise ConfigError(f"--horizon {data.horizon} forecasts a general series; "
+                              f"{config.source} is read as daily prices, which forecast one "
+                              f"day (pass --kind series to read it as a series)")
         sizes = {key: PRICE_SIZES[key] if getattr(data, key) is None else getattr(data, key)
                  for key in PRICE_SIZES}
         return StockPipeline(
