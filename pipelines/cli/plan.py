@@ -25,7 +25,7 @@ from typing import Any
 
 from hypermodels import registry as model_registry
 from pipelines.config import Config
-from pipelines.data import StockPipeline, sources
+from pipelines.data import SeriesPipeline, StockPipeline, sources
 from pipelines.errors import ConfigError
 from pipelines.run import build, progress, run_dir
 from tuners import errors as tuner_errors
@@ -77,6 +77,10 @@ def _data_lines(config: Config) -> tuple[list[str], int]:
         prepared = pipeline.prepare(frame)
         rows = (f"{len(frame)} rows, {frame.index[0].date()} .. {frame.index[-1].date()}"
                 if len(frame) else "0 rows")
+    elif isinstance(pipeline, SeriesPipeline):
+        # Its notices state the steps, the dates and the gaps.
+        prepared = pipeline.prepare()
+        rows = f"{prepared.frequency.name} series"
     else:
         prepared = pipeline.prepare()
         rows = f"{sum(len(split) for split in prepared.splits.values())} rows"

@@ -103,6 +103,13 @@ def _datasets() -> list[list[str]]:
         rows += [[ticker, "series", "missing", f"{sources.BUNDLED_STOCKS_FILE} is not there; "
                                                f"run ktlab from a clone of the repository"]
                  for ticker in sources.BUNDLED_TICKERS]
+    for name, bundled in sources.BUNDLED_SERIES.items():
+        series = pandas.read_csv(sources.bundled_series_path(name),
+                                 parse_dates=[bundled.date_column])
+        dates = series[bundled.date_column]
+        rows.append([name, "series", f"{len(series)} steps, {dates.min():%Y-%m-%d} to "
+                                     f"{dates.max():%Y-%m-%d}",
+                     f"{bundled.target_column}, any series (data/{bundled.file})"])
     for name in sources.BUNDLED_TABLES:
         features, target = sources.load_table(name)
         # The pipeline's own rule for `data.task = "auto"`, so that the line says what
