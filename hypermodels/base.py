@@ -130,6 +130,19 @@ def check_choices(name: str, choices: Sequence[Any], *, positive_integers: bool 
     return list(choices)
 
 
+def check_horizon(horizon: int) -> int:
+    """Checks how many steps ahead a model forecasts at once, and returns it as an int.
+
+    Raises:
+        SearchSpaceError: If `horizon` is not a whole number >= 1.
+    """
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1:
+        raise SearchSpaceError(
+            f"horizon must be a whole number >= 1, got {horizon!r}; for example horizon=4"
+        )
+    return int(horizon)
+
+
 def check_step(name: str, step: float | None, *, log: bool) -> float | None:
     """Checks the optional grid step of a continuous range.
 

@@ -32,8 +32,9 @@ class DenseHyperModel(base.BatchSizeHyperModel):
     do not add noise to Bayesian optimization. `momentum` is likewise active only when
     `optimizer` is `"sgd"`.
 
-    The head follows the task: one linear unit on mean squared error (metrics `mae` and
-    `rmse`) for regression; one sigmoid unit on binary cross-entropy (metrics `accuracy`
+    The head follows the task: `horizon` linear units (one, unless it forecasts several
+    steps of a series directly) on mean squared error (metrics `mae` and `rmse`, over
+    every output) for regression; one sigmoid unit on binary cross-entropy (metrics `accuracy`
     and `auc`) for two classes, with targets of 0 and 1; `n_classes` softmax units on
     sparse categorical cross-entropy (metric `accuracy`) for more, with integer targets.
 
@@ -67,12 +68,15 @@ class DenseHyperModel(base.BatchSizeHyperModel):
         weight_decay: `(min, max)` of the decoupled weight decay, on a log scale.
         weight_decay_step: Optional multiplier between weight decays, for grid search.
         batch_size: The batch sizes to try.
+        horizon: The number of regression outputs, one per step ahead; the data pipeline
+            sets it, it is not tuned. Classification predicts one label, so it must be 1.
         name: Optional name of the hypermodel.
         tunable: Whether the hyperparameters it declares are tuned.
 
     Raises:
         SearchSpaceError: For an unknown task, activation or optimizer, a missing or
-            wrong `n_classes`, a range out of order, or an empty list of choices.
+            wrong `n_classes`, a range out of order, an empty list of choices, or a
+            horizon below 1 (or above 1 for classification).
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class DenseHyperModel(base.BatchSizeHyperModel):
         weight_decay: Sequence[float] = DEFAULT_WEIGHT_DECAY,
         weight_decay_step: float | None = None,
         batch_size: Sequence[int] = DEFAULT_BATCH_SIZE,
+        horizon: int = 1,
         name: str | None = None,
         tunable: bool = True,
     ) -> None:
@@ -103,6 +108,12 @@ class DenseHyperModel(base.BatchSizeHyperModel):
             raise base.SearchSpaceError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
         self.task = task
         self.n_classes = _check_n_classes(task, n_classes)
+        self.horizon = base.check_horizon(horizon)
+        if task == "classification" and self.horizon > 1:
+            raise base.SearchSpaceError(
+                f"horizon={self.horizon} is for regression; a classifier predicts one label, "
+                f"so pass horizon=1 or task='regression'"
+            )
         self.units = base.check_choices("units", units, positive_integers=True)
         self.num_layers = base.check_range("num_layers", num_layers, lowest=1, integer=True)
         self.activations = _check_names("activations", activations, ACTIVATIONS)
@@ -199,7 +210,7 @@ class DenseHyperModel(base.BatchSizeHyperModel):
     def _head(self, features: keras.KerasTensor) -> tuple[keras.KerasTensor, keras.losses.Loss,
                                                            list[keras.metrics.Metric]]:
         if self.task == "regression":
-            outputs = keras.layers.Dense(1, name="prediction")(features)
+            outputs = keras.layers.Dense(self.horizon, name="prediction")(features)
             return outputs, keras.losses.MeanSquaredError(), self.metrics()
         if self.n_classes == 2:
             outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(features)

@@ -1,4 +1,4 @@
-"""A stacked-LSTM hypermodel for forecasting one value from a window of time steps."""
+"""A stacked-LSTM hypermodel for forecasting the next steps of a series from a window of it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ DEFAULT_BATCH_SIZE = (16, 32, 64, 128, 256)
 
 
 class LSTMHyperModel(base.BatchSizeHyperModel):
-    """Stacked LSTM layers with dropout, then one linear output, trained on mean squared error.
+    """Stacked LSTM layers with dropout, then one linear output per step, trained on MSE.
 
     The search space follows the reference article: one `units` shared by every LSTM
     layer, a `num_layers` stack, one `dropout` rate after each layer, a log-uniform
@@ -32,6 +32,11 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
     When `lookbacks` is given, the model also tunes `lookback`: how many of the window's
     last time steps it reads. The data windows are built once at the longest length, and
     a `keras.layers.Cropping1D` layer drops the oldest `window - lookback` steps.
+
+    The model forecasts the next `horizon` steps directly: its output layer has one linear
+    unit per step, all trained at once on their mean squared error, rather than feeding
+    one-step forecasts back in, which would compound their errors. With `horizon=1` it is
+    the one-step model of the reference article.
 
     Hyperparameters, in the order they are declared: `lookback` (only with `lookbacks`),
     `num_layers`, `units`, `dropout`, `learning_rate`, `batch_size`. A range whose two
@@ -57,12 +62,14 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
         batch_size: The batch sizes to try.
         lookbacks: Optional window lengths to try, each at most `input_shape[0]`. When
             None, the model reads the whole window and `lookback` is not tuned.
+        horizon: How many steps ahead it forecasts, the number of outputs; the data
+            pipeline sets it, it is not tuned.
         name: Optional name of the hypermodel.
         tunable: Whether the hyperparameters it declares are tuned.
 
     Raises:
         SearchSpaceError: For a range out of order or out of bounds, an empty list of
-            choices, or a lookback longer than the window.
+            choices, a lookback longer than the window, or a horizon below 1.
     """
 
     def __init__(
@@ -77,11 +84,13 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
         dropout_step: float | None = None,
         batch_size: Sequence[int] = DEFAULT_BATCH_SIZE,
         lookbacks: Sequence[int] | None = None,
+        horizon: int = 1,
         name: str | None = None,
         tunable: bool = True,
     ) -> None:
         super().__init__(batch_size, name=name, tunable=tunable)
         self.input_shape = _check_window_shape(input_shape)
+        self.horizon = base.check_horizon(horizon)
         self.learning_rate = base.check_positive_range("learning_rate", learning_rate)
         self.learning_rate_step = base.check_step(
             "learning_rate_step", learning_rate_step, log=True
@@ -111,7 +120,8 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
                 gives every default.
 
         Returns:
-            A compiled `keras.Model` mapping `[batch, window, features]` to `[batch, 1]`.
+            A compiled `keras.Model` mapping `[batch, window, features]` to
+            `[batch, horizon]`.
         """
         window, _ = self.input_shape
         inputs = keras.Input(shape=self.input_shape, name="window")
@@ -145,7 +155,7 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
             features = keras.layers.Dropout(dropout_rate, name=f"dropout_{layer_index}")(
                 features
             )
-        outputs = keras.layers.Dense(1, name="forecast")(features)
+        outputs = keras.layers.Dense(self.horizon, name="forecast")(features)
         # ---- END REPLACE ----
         model = keras.Model(inputs, outputs, name="lstm_forecaster")
         model.compile(
@@ -156,7 +166,10 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
         return model
 
     def metrics(self) -> list[keras.metrics.Metric]:
-        """The metrics every model reports besides its loss, known without building one."""
+        """The metrics every model reports besides its loss, known without building one.
+
+        With a horizon above 1 each is taken over every step's error at once.
+        """
         return [
             keras.metrics.MeanAbsoluteError(name="mae"),
             keras.metrics.RootMeanSquaredError(name="rmse"),

@@ -13,12 +13,28 @@ A user's own class needs no registry line at all: `ktlab tune --model my_models.
 `"series"`) says which pipeline feeds it, and an optional `argument_kinds` (see
 `ModelSpec`) how each constructor argument takes its search space.
 
+A model forecasts the next `horizon` steps of a series at once, one output per step
+(`--horizon`, default 1). The built-in models take `horizon=`. A user's class gets
+`horizon=` when its `__init__` has a `horizon` parameter (always) or `**kwargs` (for a
+horizon above 1); a class with neither is built as before for one step, and refused, in
+one line, for more:
+
+```python
+class MyModel(keras_tuner.HyperModel):
+    def __init__(self, input_shape, horizon=1):
+        super().__init__()
+        self.input_shape, self.horizon = input_shape, horizon
+
+    def build(self, hp):
+        ...  # end with keras.layers.Dense(self.horizon)
+```
+
 ```python
 from hypermodels import registry
 
 registry.MODELS["gru"] = registry.ModelSpec("hypermodels.gru:GRUHyperModel")
 spec = registry.resolve("my_models.py:MyModel")
-hypermodel = spec.build(input_shape=(30, 11))
+hypermodel = spec.build(input_shape=(30, 11), horizon=4)
 ```
 """
 
@@ -27,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import pathlib
 import re
 import sys
@@ -44,6 +61,10 @@ MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 class ModelNotFoundError(ValueError):
     """A model name or class reference that cannot be resolved; the message says why."""
+
+
+class HorizonError(ValueError):
+    """A model class that cannot be told the horizon; the message names it and the fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,10 +127,37 @@ class ModelSpec:
         return {**preset, **(overrides or {})}
 
     def build(self, input_shape: tuple[int, ...], *, task: str = "regression",
-              n_classes: int | None = None, **arguments: Any) -> Any:
-        """Constructs the HyperModel for data of `input_shape` (tables: `task`, `n_classes`)."""
-        extra = {"task": task, "n_classes": n_classes} if self.data_kind == "table" else {}
-        return self.hypermodel_class(input_shape=input_shape, **extra, **arguments)
+              n_classes: int | None = None, horizon: int = 1, **arguments: Any) -> Any:
+        """Constructs the HyperModel for data of `input_shape`.
+
+        Args:
+            input_shape: The shape of one input (a window of a series, or a table row).
+            task: A table's task, passed to table models only.
+            n_classes: A table's number of classes, passed to table models only.
+            horizon: How many steps ahead the model forecasts. A class whose `__init__`
+                has a `horizon` parameter, as the built-in ones do, is always given it;
+                one with `**kwargs` only, when it is above 1.
+            **arguments: The search-space arguments of the constructor.
+
+        Returns:
+            The HyperModel instance.
+
+        Raises:
+            HorizonError: If `horizon` is above 1 and the class cannot be told it.
+        """
+        cls = self.hypermodel_class
+        extra: dict[str, Any] = (
+            {"task": task, "n_classes": n_classes} if self.data_kind == "table" else {})
+        keyword = horizon_keyword(cls)
+        # A class that takes horizon only through **kwargs often passes them on to
+        # `keras_tuner.HyperModel.__init__`, which refuses horizon=; such a class was built
+        # without it before horizons existed, so it gets it only when one step is not all.
+        if keyword == "horizon" or (keyword == "**kwargs" and horizon != 1):
+            extra["horizon"] = horizon
+        elif horizon != 1:
+            raise HorizonError(f"{cls.__name__}: its __init__ must take horizon= to forecast "
+                               f"{horizon} steps; add a horizon argument")
+        return cls(input_shape=input_shape, **extra, **arguments)
 
 
 # How each constructor argument of the built-in models takes its search space; a test keeps
@@ -145,6 +193,25 @@ MODELS: dict[str, ModelSpec] = {
 }
 # The entries every process has; `--workers` sends its processes those added or replaced.
 BUILT_IN = dict(MODELS)
+
+
+def horizon_keyword(cls: type) -> str:
+    """How `cls.__init__` accepts `horizon=`: `"horizon"`, `"**kwargs"`, or `""` (not at all).
+
+    A class whose signature cannot be read (a C extension's) is taken not to accept it, so
+    that it is built as it was before horizons existed.
+    """
+    try:
+        parameters = list(inspect.signature(cls.__init__).parameters.values())
+    except (TypeError, ValueError):
+        return ""
+    by_keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if any(parameter.name == "horizon" and parameter.kind in by_keyword
+           for parameter in parameters):
+        return "horizon"
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return "**kwargs"
+    return ""
 
 
 def is_reference(name: str) -> bool:

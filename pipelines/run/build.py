@@ -91,18 +91,24 @@ def series_kind(config: Config) -> str:
 
 def make_hypermodel(config: Config, prepared: PreparedData,
                     spec: registry.ModelSpec | None = None) -> Any:
-    """The configured model for `prepared`'s input shape, with its search-space overrides.
+    """The configured model for `prepared`'s input shape and horizon, with its search space.
 
     Raises:
         ConfigError: For an unknown override, an invalid range, or a user's class that
-            cannot be built.
+            cannot be built or cannot be told a horizon above 1.
     """
     spec = spec or model_spec(config)
     # Converted outside the `try`: its `ConfigError` already names the key and the fix.
     arguments = search_space.arguments(config.model, spec)
+    # Prepared data without a horizon (a table's) is forecast one step, or one row, ahead.
+    horizon = getattr(prepared, "horizon", 1)
     try:
         return spec.build(prepared.input_shape, task=prepared.task,
-                          n_classes=prepared.n_classes, **arguments)
+                          n_classes=prepared.n_classes, horizon=horizon, **arguments)
+    except registry.HorizonError as error:
+        # Already one line naming the class and the fix; the generic advice below about
+        # input_shape= would mislead.
+        raise ConfigError(str(error)) from None
     except (TypeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         if registry.is_reference(config.model.name):

@@ -10,23 +10,43 @@ import keras_tuner
 
 
 class TinyGRUModel(keras_tuner.HyperModel):
-    """One GRU layer whose width is tuned; reads windows of a series (the default kind)."""
+    """One GRU layer whose width is tuned; reads windows of a series (the default kind).
+
+    ktlab passes `horizon=` (`--horizon`, default 1), the number of steps to forecast at
+    once, because `__init__` takes it; the output layer has one unit per step.
+    """
 
     data_kind = "series"
 
-    def __init__(self, input_shape: tuple[int, ...], units: tuple[int, ...] = (4, 8)) -> None:
+    def __init__(self, input_shape: tuple[int, ...], units: tuple[int, ...] = (4, 8),
+                 horizon: int = 1) -> None:
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.units = list(units)
+        self.horizon = horizon
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         inputs = keras.Input(shape=self.input_shape)
         features = keras.layers.GRU(hp.Choice("units", self.units))(inputs)
-        model = keras.Model(inputs, keras.layers.Dense(1)(features))
+        model = keras.Model(inputs, keras.layers.Dense(self.horizon)(features))
         model.compile(optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-3, 1e-2,
                                                                 sampling="log")),
                       loss="mse")
         return model
+
+
+class KeywordsGRUModel(TinyGRUModel):
+    """Takes its options, horizon among them, through `**kwargs`."""
+
+    def __init__(self, input_shape: tuple[int, ...], **options: object) -> None:
+        super().__init__(input_shape, **options)
+
+
+class OneStepGRUModel(TinyGRUModel):
+    """Written before horizons: `__init__` takes no horizon, so it forecasts one step only."""
+
+    def __init__(self, input_shape: tuple[int, ...], units: tuple[int, ...] = (4, 8)) -> None:
+        super().__init__(input_shape, units)
 
 
 class TinyTableModel(keras_tuner.HyperModel):
