@@ -207,3 +207,43 @@ def test_ktlab_data_on_the_bundled_series_speaks_of_its_own_target(capsys):
         "season: 52 steps (from the frequency; --season to change)"]
     for word in ("price", "close", "day", "return"):
         assert word not in out.lower()
+
+
+def test_a_search_on_the_bundled_series_forecasts_four_weeks(tmp_path, capsys):
+    """End to end on real data: the LSTM forecasts 4 weeks of CO2 directly."""
+    import json
+
+    runs = tmp_path / "runs"
+    assert main(["tune", "--data", "co2", "--fill", "interpolate", "--horizon", "4",
+                 "--lookback", "8", "--max-epochs", "2", "--search-space",
+                 '{"units": {"choices": [8]}, "num_layers": {"value": 1}}',
+                 "--output-dir", str(runs), "--quiet"]) == 0
+    report = capsys.readouterr().out
+    run = runs / "lstm-hyperband-co2-seed42"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["horizon"], metrics["frequency"], metrics["units"]) == (4, "weekly",
+                                                                             "co2_ppm")
+    assert set(metrics["baselines"]) == {"persistence", "seasonal_naive", "statistical"}
+    assert metrics["baselines"]["statistical"]["name"].startswith(
+        "statistical: ETS(A,N,A) fitted on 1,370 training rows (statsmodels; season 52")
+    assert set(metrics["test"]) == {"mse", "mae", "rmse", "mase", "smape"}
+    assert {"mase", "smape"} <= set(metrics["baselines"]["seasonal_naive"]["test"])
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert len(predictions) == 457 - 8 - 4 + 1  # 20% of 2284 steps, less lookback and horizon.
+    steps = [f"{kind}_{step}" for step in range(1, 5) for kind in ("actual", "predicted")]
+    assert list(predictions.columns[:10]) == ["date", "last_value", *steps]
+    by_step = metrics["test_by_step"]
+    assert len(by_step) == 4
+    for step, scores in enumerate(by_step, start=1):
+        errors = predictions[f"predicted_{step}"] - predictions[f"actual_{step}"]
+        assert scores["mse"] == pytest.approx(float(np.mean(errors ** 2)), rel=1e-9)
+    assert metrics["test"]["mse"] == pytest.approx(np.mean([s["mse"] for s in by_step]))
+    assert "scores in co2_ppm units" in report
+    for word in ("price", "close", "day"):
+        assert word not in report.lower()
+    assert main(["predict", str(run)]) == 0
+    forecast = pd.read_csv(run / "forecast.csv")
+    last = forecast.iloc[-1]
+    assert (last["origin"], last["date_1"], last["date_4"]) == ("2001-12-29", "2002-01-05",
+                                                                "2002-01-26")
+    assert forecast[[f"actual_{step}" for step in range(1, 5)]].iloc[-1].isna().all()

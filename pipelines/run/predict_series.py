@@ -28,9 +28,9 @@ def series_forecast(data: dict[str, Any], saved: dict[str, Any], source: str, *,
         predict: The loaded model's `predict`, called once on every window.
 
     Returns:
-        One row per window: `date` (its last known step), then per step ahead h
-        `date_h`, `forecast_h` and `actual_h` (one step: `forecast`, `actual`), and
-        `last_value`.
+        One row per window: `origin` (its last known step), then per step ahead h
+        `date_h`, `forecast_h` and `actual_h`, and `last_value`; for one step, `date` (the
+        step forecast), `forecast`, `actual` and `last_value`.
 
     Raises:
         DataError: If the file lacks the run's columns or has too few rows for one window.
@@ -73,5 +73,7 @@ def series_forecast(data: dict[str, Any], saved: dict[str, Any], source: str, *,
                                                                       len(values) - 1)], np.nan)
     if horizon == 1:
         result["date"] = [(dates[origin] + step).date().isoformat() for origin in origins]
+    else:
+        result = result.rename(columns={"date": "origin"})
     result["last_value"] = values[origins]
     return result
