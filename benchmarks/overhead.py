@@ -27,7 +27,7 @@ one's end; steady epoch s, the median epoch that is not its trial's first; stead
 s, epochs x steady epoch; wall/steady (1.00 would mean no overhead); first-epoch excess s,
 the median first epoch less a steady one; between trials s, the median gap between trials.
 
-The README's performance section quotes this script's output with its date and machine.
+docs/performance.md quotes this script's output with its date and machine.
 """
 
 from __future__ import annotations

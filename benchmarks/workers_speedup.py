@@ -13,7 +13,7 @@ N over N = 1 in the same pair, by wall time and by span.
     python benchmarks/workers_speedup.py --max-epochs 3 --factor 3     # a quick check
     python benchmarks/workers_speedup.py --tuner asha
 
-The README's section on `--workers N` quotes its output with the date and machine.
+docs/parallel.md and docs/performance.md quote its output with the date and machine.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ SAMPLES: dict[tuple[str, str], object] = {
     ("data", "target_column"): "Close",
     ("data", "test_size"): 700,
     ("data", "validation_size"): 0.25,
+    ("data", "season"): 12,
+    ("data", "feature_columns"): ["temperature", "holiday"],
     ("model", "name"): "dense",
     ("model", "space"): "article",
     ("model", "search_space"): {"num_layers": [1, 2]},
@@ -66,8 +68,8 @@ def field_of(section: str, key: str):
 
 
 def test_the_schema_has_every_setting_once():
-    assert len(KEYS) == 51
-    assert len({flags.destination(schema.flag_of(*key)) for key in KEYS}) == 51
+    assert len(KEYS) == 56
+    assert len({flags.destination(schema.flag_of(*key)) for key in KEYS}) == 56
     assert set(flags.FLAG_KEYS.values()) == set(KEYS)
     assert all(field_of(*key).description.endswith(".") for key in KEYS)
     assert {schema.extra(field_of(*key))["group"] for key in KEYS} == set(schema.GROUPS)
@@ -173,7 +175,7 @@ def test_ktlab_config_says_where_each_value_came_from(tmp_path, capsys):
     (["--set", "tuner.max_epochs=0"], "max epochs must be >= 1, got 0; fix --set tuner.max_epochs"),
     (["--set", "tuner.max_epochs=nine"],
      "config key tuner.max_epochs must be a whole number, got 'nine'"),
-    (["--set", "data.fill=zero"], "unknown fill 'zero'; use one of error, ffill, drop"),
+    (["--set", "data.fill=zero"], "unknown fill 'zero'; use one of error, ffill, interpolate, drop"),
     (["--tuner", "asha", "--set", "tuner.options={min_epochs = 20}"],
      "tuner settings: min_epochs (20) exceeds max_epochs (9); lower min_epochs."),
 ])

@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet.set_environment()
     parser = flags.build_parser()
     if "_ARGCOMPLETE" in os.environ:
-        # Shell completion (README "Shell completion"): argcomplete answers and exits here.
+        # Shell completion (docs/getting-started.md): argcomplete answers and exits here.
         import argcomplete
 
         argcomplete.autocomplete(parser)
