@@ -111,7 +111,7 @@ def bad_inputs(directory: pathlib.Path) -> dict[str, tuple[list[str], str]]:
         "walk-forward windows too long": (
             ["tune", "--config", str(ARTICLE), "--train-window", "3000"],
             "walk-forward windows (3000 + 500 days) do not fit in the 2441 days before the "
-            "test split; lower --train-window or --validation-window"),
+            "test split; lower --walk-forward-train or --walk-forward-validation"),
     }
 
 

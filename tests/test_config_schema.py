@@ -175,7 +175,8 @@ def test_ktlab_config_says_where_each_value_came_from(tmp_path, capsys):
     (["--set", "tuner.max_epochs=0"], "max epochs must be >= 1, got 0; fix --set tuner.max_epochs"),
     (["--set", "tuner.max_epochs=nine"],
      "config key tuner.max_epochs must be a whole number, got 'nine'"),
-    (["--set", "data.fill=zero"], "unknown fill 'zero'; use one of error, ffill, interpolate, drop"),
+    (["--set", "data.fill=zero"],
+     "unknown fill 'zero'; use one of error, ffill, interpolate, drop"),
     (["--tuner", "asha", "--set", "tuner.options={min_epochs = 20}"],
      "tuner settings: min_epochs (20) exceeds max_epochs (9); lower min_epochs."),
 ])

@@ -310,7 +310,8 @@ class StockPipeline:
         minimum = self.lookback + 1
         if windows.validation_window < minimum or windows.train_window < minimum:
             raise ConfigError(f"walk-forward windows must each exceed the lookback "
-                              f"({self.lookback}); raise --train-window/--validation-window")
+                              f"({self.lookback}); raise --walk-forward-train or "
+                              f"--walk-forward-validation")
         folds = []
         start = 0
         while start + windows.train_window + windows.validation_window <= test_start:
@@ -326,7 +327,7 @@ class StockPipeline:
             raise ConfigError(
                 f"walk-forward windows ({windows.train_window} + {windows.validation_window} "
                 f"days) do not fit in the {test_start} days before the test split; lower "
-                f"--train-window or --validation-window")
+                f"--walk-forward-train or --walk-forward-validation")
         return folds
 
 
