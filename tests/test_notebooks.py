@@ -1,8 +1,8 @@
 """The notebooks run top to bottom on a tiny budget, and git holds them without outputs.
 
 Each notebook runs in a fresh kernel with `KTLAB_SMOKE_TEST=1` (about 20 s for 01 and 03,
-40 s for 04, whose ETS reference alone takes about 10 s, and 80 s for 02's six searches on a 2-core
-CPU) and writes its runs under a temporary folder.
+40 s for 04, whose ETS reference alone takes about 10 s, and 80 s for 02's six searches on
+a 2-core CPU) and writes its runs under a temporary folder.
 Run again in the same folder, a notebook trains nothing: it never overwrites, and its
 searches read finished runs back (a lost Colab session loses nothing on Drive).
 """
