@@ -1,7 +1,8 @@
 """The notebooks run top to bottom on a tiny budget, and git holds them without outputs.
 
 Each notebook runs in a fresh kernel with `KTLAB_SMOKE_TEST=1` (about 20 s for 01 and 03,
-80 s for 02's six searches on a 2-core CPU) and writes its runs under a temporary folder.
+40 s for 04, whose ETS reference alone takes about 10 s, and 80 s for 02's six searches on
+a 2-core CPU) and writes its runs under a temporary folder.
 Run again in the same folder, a notebook trains nothing: it never overwrites, and its
 searches read finished runs back (a lost Colab session loses nothing on Drive).
 """
@@ -19,7 +20,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
-NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_compare_tuners.ipynb", "03_your_own_data.ipynb"]
+NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_compare_tuners.ipynb", "03_your_own_data.ipynb",
+                  "04_your_own_time_series.ipynb"]
 INSTALL_CHECK = 'importlib.util.find_spec("pipelines") is None'
 CELL_TIMEOUT_SECONDS = 300
 DRIVE_GUARD = '"google.colab" in sys.modules'
@@ -27,7 +29,8 @@ DRIVE_OUTPUT_DIR = "/content/drive/MyDrive/ktlab/runs"
 # `"overwrite": True`, `'overwrite': True` or `overwrite=True`, with any spacing.
 OVERWRITE = re.compile(r"""["']overwrite["']\s*:\s*True|\boverwrite\s*=\s*True""")
 SEARCH_CALLS = {"01_quickstart.ipynb": "run_search", "02_compare_tuners.ipynb": "run_compare",
-                "03_your_own_data.ipynb": "run_search"}
+                "03_your_own_data.ipynb": "run_search",
+                "04_your_own_time_series.ipynb": "run_search"}
 READ_BACK = "holds this finished search; its results are read back"
 
 
@@ -81,13 +84,37 @@ def resume_headings(notebook: nbformat.NotebookNode) -> list[int]:
             and re.match(r"#+ Resuming after a lost session\n", cell.source)]
 
 
+def cell_with(notebook: nbformat.NotebookNode, text: str) -> nbformat.NotebookNode:
+    """The one code cell whose source holds `text`."""
+    cells = [cell for cell in code_cells(notebook) if text in cell.source]
+    assert len(cells) == 1
+    return cells[0]
+
+
+def shown_table(cell: nbformat.NotebookNode) -> dict[str, list[float]]:
+    """The numbers of the DataFrame a cell shows, by row label.
+
+    pandas prints a frame too wide for its 80 columns in blocks of columns, one after the
+    other; a row's numbers from every block are joined in the order of the columns.
+    """
+    text = next(output["data"]["text/plain"] for output in cell.outputs
+                if "text/html" in output.get("data", {}))
+    rows: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        # A row: its label from the first column, two spaces or more, then its numbers.
+        match = re.fullmatch(r"(\S.*?)\s{2,}((?:-?\d+\.\d+\s*)+)\\?", line.rstrip())
+        if match:
+            rows.setdefault(match.group(1), []).extend(map(float, match.group(2).split()))
+    return rows
+
+
 def file_bytes(folder: pathlib.Path) -> dict[str, bytes]:
     """Every file under `folder`, by relative path, with its contents."""
     return {str(path.relative_to(folder)): path.read_bytes()
             for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-def test_the_three_numbered_notebooks_are_all_there():
+def test_the_numbered_notebooks_are_all_there():
     assert sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb")) == NOTEBOOK_NAMES
 
 
@@ -113,7 +140,7 @@ def test_notebook_never_overwrites_and_its_searches_reuse_finished_runs(name):
     searches = [call for cell in code_cells(notebook)
                 for call in calls_to(python_tree(cell), "run_search")]
     assert len(searches) == {"01_quickstart.ipynb": 1, "02_compare_tuners.ipynb": 0,
-                             "03_your_own_data.ipynb": 2}[name]
+                             "03_your_own_data.ipynb": 2, "04_your_own_time_series.ipynb": 1}[name]
     for call in searches:
         keywords = {keyword.arg: keyword.value for keyword in call.keywords}
         assert isinstance(keywords.get("reuse_finished"), ast.Constant)
@@ -347,3 +374,72 @@ def test_quickstart_run_again_reads_its_finished_search_back(smoke_environment):
     assert last_output_text(second) == last_output_text(first)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert f"{metrics['test']['mse']:.6f}"[:6] in last_output_text(second)
+
+
+def test_own_series_forecasts_four_weeks_beside_the_references(smoke_environment):
+    import pandas as pd
+
+    notebook = execute("04_your_own_time_series.ipynb")
+    run_dir = smoke_environment / "your-own-series"
+    data = json.loads((run_dir / "config.json").read_text())["data"]
+    assert (data["source"], data["fill"], data["horizon"], data["lookback"]) == (
+        "co2", "interpolate", 4, 8)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (metrics["horizon"], metrics["frequency"], metrics["units"]) == (4, "weekly",
+                                                                             "co2_ppm")
+    assert metrics["trials"] == 2
+    # The data cell says what `ktlab data` says: the frequency, the gaps filled, the season.
+    summary = printed(cell_with(notebook, "prepared.summary()")).splitlines()
+    assert summary[:4] == [
+        "data: co2: co2_ppm, weekly, the next 4 weeks (regression, target co2_ppm)",
+        "frequency: weekly (W-SAT), 2284 steps from 1958-03-29 to 2001-12-29",
+        "gaps: 59 missing values in 59 rows (first 1958-05-10): interpolated in time on 59 "
+        "rows (--fill interpolate)",
+        "season: 52 steps (from the frequency; --season to change)"]
+    # The averaged scores are metrics.json's, the model's beside each reference's.
+    references = {"persistence": "persistence", "seasonal naive": "seasonal_naive",
+                  "statistical": "statistical"}
+    averaged = shown_table(cell_with(notebook, 'metrics["baselines"]'))
+    assert list(averaged) == ["LSTM", *references]
+    expected = {"LSTM": metrics["test"], **{label: metrics["baselines"][key]["test"]
+                                            for label, key in references.items()}}
+    for label, scores in expected.items():
+        assert averaged[label] == pytest.approx(
+            [scores[name] for name in ("mse", "mae", "rmse", "mase", "smape")], abs=6e-4)
+    # One row per week ahead: the model's MSE and MAE from test_by_step, then the MASE of
+    # the model and of each reference; each MASE column averages to metrics.json's MASE.
+    by_step = shown_table(cell_with(notebook, 'metrics["test_by_step"]'))
+    assert list(by_step) == ["1 week ahead", "2 weeks ahead", "3 weeks ahead", "4 weeks ahead"]
+    assert all(len(row) == 6 for row in by_step.values())
+    for row, scores in zip(by_step.values(), metrics["test_by_step"], strict=True):
+        assert row[:2] == pytest.approx([scores["mse"], scores["mae"]], abs=6e-4)
+    columns = list(zip(*by_step.values(), strict=True))
+    for column, scores in zip(columns[2:], expected.values(), strict=True):
+        assert sum(column) / 4 == pytest.approx(scores["mase"], abs=6e-4)
+    # The errors grow with the steps ahead, the model's as the persistence forecast's.
+    assert list(columns[1]) == sorted(columns[1]) and list(columns[3]) == sorted(columns[3])
+    assert images(notebook) == 1
+    # The forecast of the 4 weeks after the series' last row, 2001-12-29, from forecast.csv.
+    forecast_cell = cell_with(notebook, "predict_run(")
+    assert printed(forecast_cell) == "from 2001-12-29, the series' last row (371.5 co2_ppm):\n"
+    shown = re.findall(r"^(\d)\s+(\d{4}-\d\d-\d\d)\s+(\d+\.\d+)$", last_output_text(notebook),
+                       flags=re.MULTILINE)
+    last = pd.read_csv(run_dir / "forecast.csv").iloc[-1]
+    assert [(step, date) for step, date, _ in shown] == [
+        ("1", "2002-01-05"), ("2", "2002-01-12"), ("3", "2002-01-19"), ("4", "2002-01-26")]
+    assert [float(value) for *_, value in shown] == pytest.approx(
+        [last[f"forecast_{step}"] for step in range(1, 5)], abs=6e-3)
+    outputs = "".join(printed(cell) for cell in code_cells(notebook)).lower()
+    for word in ("price", "close", " days"):
+        assert word not in outputs
+    assert not list(NOTEBOOKS_DIR.glob("runs")) and not list(NOTEBOOKS_DIR.glob("ktlab"))
+    # Run again, the finished search is read back: nothing trains and no file changes.
+    saved = file_bytes(run_dir)
+    again = execute("04_your_own_time_series.ipynb")
+    assert file_bytes(run_dir) == saved
+    search_output = printed(again.cells[search_cell_index(again,
+                                                          "04_your_own_time_series.ipynb")])
+    assert READ_BACK in search_output and "trial " not in search_output
+    assert shown_table(cell_with(again, 'metrics["test_by_step"]')) == by_step
+    assert last_output_text(again) == last_output_text(notebook)
+    assert images(again) == 1
