@@ -68,8 +68,8 @@ def field_of(section: str, key: str):
 
 
 def test_the_schema_has_every_setting_once():
-    assert len(KEYS) == 56
-    assert len({flags.destination(schema.flag_of(*key)) for key in KEYS}) == 56
+    assert len(KEYS) == 57
+    assert len({flags.destination(schema.flag_of(*key)) for key in KEYS}) == 57
     assert set(flags.FLAG_KEYS.values()) == set(KEYS)
     assert all(field_of(*key).description.endswith(".") for key in KEYS)
     assert {schema.extra(field_of(*key))["group"] for key in KEYS} == set(schema.GROUPS)

@@ -258,7 +258,9 @@ def test_a_worker_that_fails_stops_the_chief_and_the_other_workers(tiny_flags, t
                  "validation_size": 20},
         "model": {"search_space": json.loads(SPACE)},
         "tuner": {"max_epochs": 2, "factor": 2},
-        "run": {"output_dir": str(tmp_path / "runs"), "run_name": "shared"}})
+        # No replacement: the first death stops the search (`test_worker_replacement.py`).
+        "run": {"output_dir": str(tmp_path / "runs"), "run_name": "shared",
+                "max_worker_restarts": 0}})
 
     with pytest.raises(local_workers.WorkerFailedError) as raised:
         local_workers.run_with_workers(settings, 2, verbose=False)

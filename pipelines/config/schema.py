@@ -243,6 +243,10 @@ class RunConfig(Section):
     recycle_after: int = setting(
         0, "Restart each worker process after this many trials, which frees the memory "
         "TensorFlow keeps of every model; 0: never.", group="parallel", metavar="K", ge=0)
+    max_worker_restarts: int = setting(
+        3, "How many worker processes of --workers N that die mid-search (killed or crashed) "
+        "are replaced by a new one under the same name, per search; 0: a death stops the "
+        "search.", group="parallel", metavar="N", ge=0)
     final_top: int = setting(
         0, "After the search, retrain this many best configurations with new seeds and save "
         "the best mean; 0: off.", group="evaluation", metavar="K", ge=0)

@@ -51,11 +51,11 @@ TUNER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 class LocalWorkers(Protocol):
     """Worker processes that a chief starts on this machine (`parallel.local_workers`)."""
 
-    def start(self, run_dir: pathlib.Path, distribution: Distribution) -> None:
-        """Starts the workers on the chief's run directory and address."""
+    def start(self, run_dir: pathlib.Path, distribution: Distribution, oracle: Any) -> None:
+        """Starts the workers on the chief's run directory, address and oracle."""
 
     def check(self) -> None:
-        """Raises a `KtlabError` when a worker ended before the search did."""
+        """Replaces a worker that died, or raises a `KtlabError` when it cannot."""
 
 
 class ChiefUnreachableError(KtlabError):

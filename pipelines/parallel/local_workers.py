@@ -15,13 +15,15 @@ from pipelines.parallel.local_workers import run_with_workers
 result = run_with_workers(load_config("configs/default.toml"), workers=2)
 ```
 
-A worker that exits before the search ends stops the chief with one line, and every
-worker still running is stopped when the chief stops, for whatever reason; but with
-`--recycle-after K` (`pipelines.parallel.recycling`) each worker exits after K trials on
-purpose and the chief starts it again under its name (even one worker: `--recycle-after`
-alone). A worker process runs `python -m pipelines.parallel.worker_process`; TensorFlow is
-imported only inside the functions here, so that a worker imports it quietly
-(`pipelines.run.quiet`).
+A worker that dies mid-search (killed, or crashed once it reached the chief) is replaced:
+the chief starts a new process under its name, which trains its trial again
+(`pipelines.parallel.replacement`), up to `run.max_worker_restarts` times per search. Any
+other early exit, or one more death, stops the chief with one line, and every worker still
+running is stopped when the chief stops, for whatever reason. With `--recycle-after K`
+(`pipelines.parallel.recycling`) each worker exits after K trials on purpose and the chief
+starts it again under its name (even one worker: `--recycle-after` alone). A worker process
+runs `python -m pipelines.parallel.worker_process`; TensorFlow is imported only inside the
+functions here, so that a worker imports it quietly (`pipelines.run.quiet`).
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import IO, TYPE_CHECKING
+import time
+from typing import IO, TYPE_CHECKING, Any
 
 from pipelines.config import Config
 from pipelines.errors import ConfigError, KtlabError
-from pipelines.parallel import distributed, recycling, registrations
+from pipelines.parallel import distributed, recycling, registrations, replacement
 from pipelines.run import quiet
 from pipelines.run.progress import LOGGER
 from tuners import distribution as tuner_distribution
@@ -103,10 +106,12 @@ class WorkerPool:
             cores.
         recycle_after: Whether the workers exit after that many trials to be started
             again (`pipelines.parallel.recycling`); 0 never.
+        max_restarts: How many workers that die mid-search are replaced, in all
+            (`pipelines.parallel.replacement`); 0 none.
     """
 
     def __init__(self, workers: int, threads: int | None = None,
-                 recycle_after: int = 0) -> None:
+                 recycle_after: int = 0, max_restarts: int = 0) -> None:
         self.names = [f"worker-{number}" for number in range(1, workers + 1)]
         self.threads = threads_per_worker(workers) if threads is None else threads
         self.recycle_after = recycle_after
@@ -120,6 +125,10 @@ class WorkerPool:
         self._files: list[IO[bytes]] = []
         self._all_exited = False
         self.listening = False
+        self.replacements = replacement.Replacements(max_restarts)
+        # The chief's oracle and when it began serving, for what a replacement reports.
+        self._oracle: Any = None
+        self._listened_at = 0.0
 
     def command(self, config: Config, distribution: distributed.Distribution,
                 name: str) -> list[str]:
@@ -166,13 +175,34 @@ class WorkerPool:
         """
         LOGGER.info(f"ktlab: {name} ran {self.recycle_after} trials and exited to free its "
                     f"memory; starting it again (start {self.starts[name] + 1})")
-        self.startup_logs[name] = self._startup_dir / f"{name}-{self.starts[name] + 1}.log"
-        self._spawn(name, self.logs[name], "ab")
+        self._respawn(name)
 
-    def _spawn(self, name: str, log_path: pathlib.Path, mode: str) -> None:
+    def replace(self, name: str, code: int) -> None:
+        """Starts a new worker `name` in place of one that died with `code` mid-search.
+
+        The new process takes the dead one's name, so the oracle hands it the dead one's
+        trial (`pipelines.parallel.replacement`). The line that says so goes to the chief's
+        log and to the end of the worker's own, where the new process's output follows.
+        """
+        trial_id = (replacement.held_trial(self._oracle, name) if self._oracle is not None
+                    else None)
+        death = replacement.Death(name, replacement.how_it_ended(code),
+                                  time.monotonic() - self._listened_at, trial_id)
+        line = self.replacements.record(death)
+        LOGGER.warning(line)
+        self._respawn(name, note=line)
+
+    def _respawn(self, name: str, note: str = "") -> None:
+        self.startup_logs[name] = self._startup_dir / f"{name}-{self.starts[name] + 1}.log"
+        self._spawn(name, self.logs[name], "ab", note=note)
+
+    def _spawn(self, name: str, log_path: pathlib.Path, mode: str, note: str = "") -> None:
         config, distribution = self._launched
         log = open(log_path, mode)  # noqa: SIM115 (closed in stop())
         self._files.append(log)
+        if note:
+            log.write(f"{note}\n".encode())
+            log.flush()
         self.starts[name] = self.starts.get(name, 0) + 1
         # A session of its own: Ctrl-C reaches the chief only, which stops the workers.
         self.processes[name] = subprocess.Popen(
@@ -180,9 +210,15 @@ class WorkerPool:
             stdout=log, stderr=subprocess.STDOUT, env=self.environment(),
             start_new_session=True)
 
-    def start(self, run_dir: pathlib.Path, distribution: distributed.Distribution) -> None:
-        """Called once the chief listens: the workers find it on their own."""
+    def start(self, run_dir: pathlib.Path, distribution: distributed.Distribution,
+              oracle: Any = None) -> None:
+        """Called once the chief listens: the workers find it on their own.
+
+        `oracle` is the chief's: a dead worker's replacement is told which trial it runs.
+        """
         self.listening = True
+        self._oracle = oracle
+        self._listened_at = time.monotonic()
         count, every = len(self.names), self.recycle_after
         recycled = f", restarted every {every} trials" if every else ""
         LOGGER.info(f"ktlab: chief on {distribution.address} with {count} worker "
@@ -196,14 +232,19 @@ class WorkerPool:
         Every worker exits with code 0 once the chief has told it to stop, and the chief
         then stops serving at its next look; so workers that all ended are an error only
         when the chief still serves at the look after the one that saw them end. A worker
-        that exited to be recycled is started again.
+        that exited to be recycled is started again, and one that died mid-search is
+        replaced while the search allows it (`pipelines.parallel.replacement`).
 
         Raises:
             WorkerFailedError: Naming the worker, its exit code and its log.
         """
         for name, process in list(self.processes.items()):
-            if self.recycle_after and process.poll() == recycling.EXIT_CODE:
+            code = process.poll()
+            if self.recycle_after and code == recycling.EXIT_CODE:
                 self.restart(name)
+            elif (code not in (None, 0) and self._replaceable(name, code)
+                  and self.replacements.allows_another()):
+                self.replace(name, code)
         codes = {name: process.poll() for name, process in self.processes.items()}
         for name, code in codes.items():
             if code not in (None, 0):
@@ -234,13 +275,20 @@ class WorkerPool:
         if self._startup_dir is not None:
             shutil.rmtree(self._startup_dir, ignore_errors=True)
 
+    def _replaceable(self, name: str, code: int) -> bool:
+        # A worker writes its log in the run directory once it has reached the chief.
+        return replacement.is_replaceable(code, reached_chief=self.logs[name].exists())
+
     def _failure(self, name: str, code: int) -> str:
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        how = replacement.how_it_ended(code)
         log = self.logs[name]
         reason = _last_line(log) if log.exists() else _last_line(self.startup_logs[name])
         where = (f"; see {log}, and rerun with --resume to continue" if log.exists() else
                  " while it started")
-        return f"{name} {how} before the search ended{f' ({reason})' if reason else ''}{where}"
+        limit = (self.replacements.refusal()
+                 if self.replacements.limit and self._replaceable(name, code) else "")
+        return (f"{name} {how} before the search ended{f' ({reason})' if reason else ''}"
+                f"{where}{limit}")
 
 
 def _last_line(path: pathlib.Path, limit: int = 200) -> str:
@@ -278,7 +326,9 @@ def run_with_workers(config: Config, workers: int | None = None, *,
 
     Raises:
         KtlabError: As `run_search` does, and `WorkerFailedError` when a worker ends
-            before the search does (the run directory can then be resumed).
+            before the search does and is not replaced: it stopped with ktlab's one-line
+            error, failed while it started, or died after `run.max_worker_restarts`
+            replacements (the run directory can then be resumed).
     """
     workers = config.run.workers if workers is None else workers
     if workers < 1:
@@ -289,7 +339,8 @@ def run_with_workers(config: Config, workers: int | None = None, *,
 
         return recipe.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
                                  reuse_finished=reuse_finished)
-    pool = WorkerPool(workers, recycle_after=config.run.recycle_after)
+    pool = WorkerPool(workers, recycle_after=config.run.recycle_after,
+                      max_restarts=config.run.max_worker_restarts)
     distribution = distributed.Distribution("chief", HOST, free_port(), "chief",
                                             local_workers=pool)
     try:
@@ -301,7 +352,8 @@ def run_with_workers(config: Config, workers: int | None = None, *,
 
         result = recipe.run_search(config, prepared=prepared, verbose=verbose, resume=resume,
                                    reuse_finished=reuse_finished,
-                                   searcher=workers.chief_searcher(distribution))
+                                   searcher=workers.chief_searcher(distribution),
+                                   reports=(*recipe.REPORTS, pool.replacements.summary_step))
     except BaseException:
         pool.stop()
         raise

@@ -178,5 +178,5 @@ def serve_chief(tuner: Any, distribution: distributed.Distribution,
         distributed.serve(tuner, distribution, on_poll=on_poll)
         return
     distributed.serve(tuner, distribution, on_poll=on_poll,
-                      on_listening=lambda: local.start(listener.run_dir, distribution),
+                      on_listening=lambda: local.start(listener.run_dir, distribution, oracle),
                       watch=local.check)
