@@ -64,7 +64,8 @@ def test_list_names_every_model_tuner_pruner_and_bundled_dataset(capsys):
     assert names["tuners"] == list(tuner_registry.TUNERS) == [
         "hyperband", "bayesian", "random", "grid", "genetic", "bohb", "asha", "pbt"]
     assert names["pruners"] == ["none", "median"]
-    assert names["bundled"] == ["AAPL", "MSFT", "IBM", "GOOG", "diabetes", "breast_cancer"]
+    assert names["bundled"] == ["AAPL", "MSFT", "IBM", "GOOG", "co2", "diabetes",
+                                "breast_cancer"]
     assert found["models"][1].split() == [
         "dense", "table", "presets", "quick,", "article", "data", "diabetes", "A", "stack", "of",
         "dense", "layers", "with", "a", "regression", "or", "classification", "head."]
@@ -76,9 +77,11 @@ def test_list_names_every_model_tuner_pruner_and_bundled_dataset(capsys):
                                                "2000-03-01", "to"]
     assert found["bundled"][3].split()[2:7] == ["2148", "days,", "2004-08-19", "to",
                                                 "2013-03-01"]
-    assert found["bundled"][4].split()[:8] == ["diabetes", "table", "442", "rows,", "10",
+    assert found["bundled"][4].split()[:8] == ["co2", "series", "2284", "steps,",
+                                               "1958-03-29", "to", "2001-12-29", "co2_ppm,"]
+    assert found["bundled"][5].split()[:8] == ["diabetes", "table", "442", "rows,", "10",
                                                "features", "regression", "(scikit-learn's"]
-    assert found["bundled"][5].split()[2:7] == ["569", "rows,", "30", "features",
+    assert found["bundled"][6].split()[2:7] == ["569", "rows,", "30", "features",
                                                 "classification"]
 
 

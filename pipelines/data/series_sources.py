@@ -32,7 +32,8 @@ def series_kind(source: str, date_column: str | None, target_column: str | None,
                 kind: str = "auto") -> str:
     """Whether `source` is read as `prices` or as a general `series`.
 
-    A bundled ticker and a file in a price layout (Yahoo, Alpha Vantage, OHLCV) are prices;
+    A bundled ticker and a file in a price layout (Yahoo, Alpha Vantage, OHLCV, or two or
+    more of open, high, low and close) are prices;
     a bundled series, and a file read with `--date-column`/`--target-column` or in any other
     layout, are a series. `kind` other than `auto` decides instead.
     """
@@ -43,13 +44,19 @@ def series_kind(source: str, date_column: str | None, target_column: str | None,
     if source in sources.BUNDLED_SERIES or date_column or target_column:
         return "series"
     path = pathlib.Path(source)
-    if not path.is_file():
-        # The price reader names the missing file in its own words.
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        # A missing or unreadable file: the price reader names the problem in its own words.
         return "prices"
-    header = pd.read_csv(path, nrows=0).columns
     for layout in (sources.YAHOO_COLUMNS, sources.ALPHA_VANTAGE_COLUMNS, sources.OHLCV_COLUMNS):
         if sources._standard_headers(pd.DataFrame(columns=header), layout):
             return "prices"
+    # Two or more of open, high, low and close: a price file, perhaps missing a column,
+    # which the price reader then names.
+    named = {str(column).strip().lower() for column in header}
+    if len(named & set(sources.PRICE_COLUMNS)) >= 2:
+        return "prices"
     return "series"
 
 
