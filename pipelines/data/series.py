@@ -33,7 +33,7 @@ from pipelines.data.prepared import (
     positive_int,
 )
 from pipelines.data.references import ReferenceForecast
-from pipelines.data.stock import MIN_TRAIN_SAMPLES, WalkForward, _Windows
+from pipelines.data.stock import MIN_TRAIN_SAMPLES, WalkForward, _Windows, walk_forward_folds
 from pipelines.errors import ConfigError, DataError
 
 # The default split: the last 20% of the steps are the test, and 25% of those before it
@@ -184,22 +184,8 @@ class SeriesPipeline:
         return rows - test, rows - test - validation
 
     def _folds(self, builder: _Builder, test_start: int) -> list[Fold]:
-        windows = self.walk_forward
-        folds, start = [], 0
-        while start + windows.train_window + windows.validation_window <= test_start:
-            middle = start + windows.train_window
-            fitted = builder.fit(start, middle)
-            folds.append(Fold(
-                index=len(folds), train=fitted.split("train", start, middle),
-                validation=fitted.split("validation", middle, middle + windows.validation_window),
-                preprocessor=fitted.preprocessor, target_scaler=fitted.target_scaler))
-            start += windows.step
-        if not folds:
-            raise ConfigError(
-                f"walk-forward windows ({windows.train_window} + {windows.validation_window} "
-                f"steps) do not fit in the {test_start} steps before the test split; lower "
-                f"--walk-forward-train or --walk-forward-validation")
-        return folds
+        return walk_forward_folds(builder, test_start, self.walk_forward,
+                                  self.lookback + self.horizon, "steps")
 
 
 def _size(value: int | float, rows: int, key: str) -> int:

@@ -304,31 +304,47 @@ class StockPipeline:
         return test_start, test_start - validation_rows
 
     def _folds(self, builder: _WindowBuilder, test_start: int) -> list[Fold]:
-        windows = self.walk_forward
-        for field in ("train_window", "validation_window", "step"):
-            positive_int(f"walk_forward.{field}", getattr(windows, field))
-        minimum = self.lookback + 1
-        if windows.validation_window < minimum or windows.train_window < minimum:
-            raise ConfigError(f"walk-forward windows must each exceed the lookback "
-                              f"({self.lookback}); raise --walk-forward-train or "
-                              f"--walk-forward-validation")
-        folds = []
-        start = 0
-        while start + windows.train_window + windows.validation_window <= test_start:
-            middle = start + windows.train_window
-            fitted = builder.fit(start, middle)
-            folds.append(Fold(
-                index=len(folds), train=fitted.split("train", start, middle),
-                validation=fitted.split("validation", middle,
-                                        middle + windows.validation_window),
-                preprocessor=fitted.preprocessor, target_scaler=fitted.target_scaler))
-            start += windows.step
-        if not folds:
-            raise ConfigError(
-                f"walk-forward windows ({windows.train_window} + {windows.validation_window} "
-                f"days) do not fit in the {test_start} days before the test split; lower "
-                f"--walk-forward-train or --walk-forward-validation")
-        return folds
+        return walk_forward_folds(builder, test_start, self.walk_forward, self.lookback + 1,
+                                  "days")
+
+
+def walk_forward_folds(builder: Any, test_start: int, windows: WalkForward, minimum: int,
+                       unit: str) -> list[Fold]:
+    """The walk-forward folds before `test_start`, each scaled on its own training rows.
+
+    Args:
+        builder: Fits scalers on a row range (`fit(start, stop)`) whose result cuts splits
+            (`split(name, start, stop)`).
+        test_start: The first held-out row.
+        windows: The training window, validation window and step, in rows.
+        minimum: The fewest rows a window may hold (lookback + the steps forecast).
+        unit: What a row is, for messages: `days`, `steps`.
+
+    Raises:
+        ConfigError: If a window is too short, or no fold fits before the test rows.
+    """
+    for field in ("train_window", "validation_window", "step"):
+        positive_int(f"walk_forward.{field}", getattr(windows, field))
+    if windows.validation_window < minimum or windows.train_window < minimum:
+        raise ConfigError(f"walk-forward windows must each hold at least {minimum} {unit} "
+                          f"(the lookback and the steps forecast); raise --walk-forward-train "
+                          f"or --walk-forward-validation")
+    folds = []
+    start = 0
+    while start + windows.train_window + windows.validation_window <= test_start:
+        middle = start + windows.train_window
+        fitted = builder.fit(start, middle)
+        folds.append(Fold(
+            index=len(folds), train=fitted.split("train", start, middle),
+            validation=fitted.split("validation", middle, middle + windows.validation_window),
+            preprocessor=fitted.preprocessor, target_scaler=fitted.target_scaler))
+        start += windows.step
+    if not folds:
+        raise ConfigError(
+            f"walk-forward windows ({windows.train_window} + {windows.validation_window} "
+            f"{unit}) do not fit in the {test_start} {unit} before the test split; lower "
+            f"--walk-forward-train or --walk-forward-validation")
+    return folds
 
 
 class _WindowBuilder:
