@@ -14,9 +14,10 @@ is reported in well under a second.
 """
 
 from pipelines.data import series_sources
+from pipelines.data.folds import WalkForward
 from pipelines.data.prepared import Fold, PreparedData, Split, score
 from pipelines.data.series import SeriesPipeline
-from pipelines.data.stock import StockPipeline, WalkForward, make_stock_features
+from pipelines.data.stock import StockPipeline, make_stock_features
 from pipelines.data.tabular import TabularPipeline
 
 __all__ = [

@@ -23,6 +23,7 @@ import pandas as pd
 
 from pipelines.data import baselines as forecasts
 from pipelines.data import series_sources
+from pipelines.data.folds import WalkForward, walk_forward_folds
 from pipelines.data.prepared import (
     Fold,
     PreparedData,
@@ -33,7 +34,7 @@ from pipelines.data.prepared import (
     positive_int,
 )
 from pipelines.data.references import ReferenceForecast
-from pipelines.data.stock import MIN_TRAIN_SAMPLES, WalkForward, _Windows, walk_forward_folds
+from pipelines.data.stock import MIN_TRAIN_SAMPLES, _Windows
 from pipelines.errors import ConfigError, DataError
 
 # The default split: the last 20% of the steps are the test, and 25% of those before it

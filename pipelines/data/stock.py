@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.data import references, sources
+from pipelines.data.folds import WalkForward, walk_forward_folds
 from pipelines.data.prepared import (
     Fold,
     PreparedData,
@@ -33,20 +34,6 @@ if TYPE_CHECKING:
 
 # scikit-learn (with the SciPy it loads) takes about a second to import, so it is
 # imported where a fit happens: a file that fails its checks is reported before that.
-
-
-@dataclasses.dataclass(frozen=True)
-class WalkForward:
-    """Walk-forward validation: a training window followed by a validation window, moved
-    forward by `step` rows until the validation window reaches the held-out test rows.
-
-    The reference article uses 3,000 / 500 / 500 on 6,500 days of NVDA; the defaults fit
-    the bundled 13 years of daily prices (about 2,400 rows before the test split).
-    """
-
-    train_window: int = 1500
-    validation_window: int = 250
-    step: int = 250
 
 
 def make_stock_features(
@@ -306,45 +293,6 @@ class StockPipeline:
     def _folds(self, builder: _WindowBuilder, test_start: int) -> list[Fold]:
         return walk_forward_folds(builder, test_start, self.walk_forward, self.lookback + 1,
                                   "days")
-
-
-def walk_forward_folds(builder: Any, test_start: int, windows: WalkForward, minimum: int,
-                       unit: str) -> list[Fold]:
-    """The walk-forward folds before `test_start`, each scaled on its own training rows.
-
-    Args:
-        builder: Fits scalers on a row range (`fit(start, stop)`) whose result cuts splits
-            (`split(name, start, stop)`).
-        test_start: The first held-out row.
-        windows: The training window, validation window and step, in rows.
-        minimum: The fewest rows a window may hold (lookback + the steps forecast).
-        unit: What a row is, for messages: `days`, `steps`.
-
-    Raises:
-        ConfigError: If a window is too short, or no fold fits before the test rows.
-    """
-    for field in ("train_window", "validation_window", "step"):
-        positive_int(f"walk_forward.{field}", getattr(windows, field))
-    if windows.validation_window < minimum or windows.train_window < minimum:
-        raise ConfigError(f"walk-forward windows must each hold at least {minimum} {unit} "
-                          f"(the lookback and the steps forecast); raise --walk-forward-train "
-                          f"or --walk-forward-validation")
-    folds = []
-    start = 0
-    while start + windows.train_window + windows.validation_window <= test_start:
-        middle = start + windows.train_window
-        fitted = builder.fit(start, middle)
-        folds.append(Fold(
-            index=len(folds), train=fitted.split("train", start, middle),
-            validation=fitted.split("validation", middle, middle + windows.validation_window),
-            preprocessor=fitted.preprocessor, target_scaler=fitted.target_scaler))
-        start += windows.step
-    if not folds:
-        raise ConfigError(
-            f"walk-forward windows ({windows.train_window} + {windows.validation_window} "
-            f"{unit}) do not fit in the {test_start} {unit} before the test split; lower "
-            f"--walk-forward-train or --walk-forward-validation")
-    return folds
 
 
 class _WindowBuilder:
