@@ -1,8 +1,8 @@
 """The notebooks run top to bottom on a tiny budget, in a fresh kernel each, as a user runs them.
 
-Each notebook runs with `KTLAB_SMOKE_TEST=1` (about 20 s for 01, 45 s for 03 and for 04,
-whose ETS reference alone takes about 10 s, and 80 s for 02's six searches, on a shared
-2-core CPU) and writes its runs under a temporary folder. Run again in the same folder, a
+Each notebook runs with `KTLAB_SMOKE_TEST=1` (one at a time on a 2-core CPU: 15 s for 01,
+19 s for 03, 22 s for 04, whose ETS reference alone takes about 10 s, and 47 s for 02's six
+searches) and writes its runs under a temporary folder. Run again in the same folder, a
 notebook trains nothing: it never overwrites, and its searches read finished runs back (a
 lost Colab session loses nothing on Drive). `tests/test_notebooks.py` reads their cells.
 """
