@@ -4,7 +4,8 @@
 - `config`: the settings and their checks; `data`: files to scaled splits and baselines;
 - `run`: one run's parts (its directory, the tuner, artifacts, refit, final pick, predict);
 - `reports`: plots, importances, the Pareto front; `parallel`: chief and workers;
-- `compare`: strategies side by side; `cli`: the `ktlab` command.
+- `compare`: strategies side by side; `cli`: the `ktlab` command;
+- `notebook`: what the notebooks share (`setup`, the leaderboard, schedule and importances).
 
 Nothing imported here loads TensorFlow; `run_search` and `run_compare` load it on first use.
 """

@@ -1,18 +1,21 @@
-"""The notebooks run top to bottom on a tiny budget, and git holds them without outputs.
+"""The notebooks' shape, read from their cells: each is one a user edits, and git holds it
+without outputs. `tests/test_notebook_runs.py` runs them.
 
-Each notebook runs in a fresh kernel with `KTLAB_SMOKE_TEST=1` (about 20 s for 01 and 03,
-40 s for 04, whose ETS reference alone takes about 10 s, and 80 s for 02's six searches on
-a 2-core CPU) and writes its runs under a temporary folder.
-Run again in the same folder, a notebook trains nothing: it never overwrites, and its
-searches read finished runs back (a lost Colab session loses nothing on Drive).
+Each has one short setup cell, the same in every notebook, that installs ktlab where Python
+lacks it and calls `pipelines.notebook.setup` (Drive on Colab only, the runs' folder, the
+smoke-test switch: `tests/test_notebook_setup.py` checks what it does); one fenced cell of
+plain settings that the configuration is built from; the views of a search a person reads
+(`ktlab show`'s leaderboard, the curves, the schedule, the importances); the section on
+resuming after a lost session after the search; and imports of public entry points only.
 """
 
 from __future__ import annotations
 
 import ast
-import json
+import os
 import pathlib
 import re
+import subprocess
 import sys
 
 import nbformat
@@ -23,15 +26,31 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_compare_tuners.ipynb", "03_your_own_data.ipynb",
                   "04_your_own_time_series.ipynb"]
 INSTALL_CHECK = 'importlib.util.find_spec("pipelines") is None'
-CELL_TIMEOUT_SECONDS = 300
-DRIVE_GUARD = '"google.colab" in sys.modules'
-DRIVE_OUTPUT_DIR = "/content/drive/MyDrive/ktlab/runs"
+REPO_URL_LINE = 'REPO_URL = os.environ.get("KTLAB_REPO_URL", "https://github.com/YOUR-ORG/ktlab")'
+SETUP_CELL_LINES = 12
+SETTINGS_START = "# ---- YOUR SETTINGS ----"
+SETTINGS_END = "# ---- END OF YOUR SETTINGS ----"
+# What the setup helper does, which no notebook cell repeats.
+SETUP_PIECES = ("google.colab", "drive.mount", 'os.environ.get("KTLAB_OUTPUT_DIR"',
+                'os.environ.get("KTLAB_SMOKE_TEST"', "%matplotlib", "/content/drive")
 # `"overwrite": True`, `'overwrite': True` or `overwrite=True`, with any spacing.
 OVERWRITE = re.compile(r"""["']overwrite["']\s*:\s*True|\boverwrite\s*=\s*True""")
 SEARCH_CALLS = {"01_quickstart.ipynb": "run_search", "02_compare_tuners.ipynb": "run_compare",
                 "03_your_own_data.ipynb": "run_search",
                 "04_your_own_time_series.ipynb": "run_search"}
-READ_BACK = "holds this finished search; its results are read back"
+# A few of each notebook's settings, by name.
+SETTINGS = {"01_quickstart.ipynb": {"DATA", "TUNER", "MAX_EPOCHS", "RUN_NAME"},
+            "02_compare_tuners.ipynb": {"TUNER_NAMES", "SEEDS", "MAX_EPOCHS", "RUN_NAME"},
+            "03_your_own_data.ipynb": {"CSV_PATH", "TUNER", "UNITS", "LOOKBACKS"},
+            "04_your_own_time_series.ipynb": {"DATA", "FILL", "HORIZON", "LOOKBACK"}}
+# What the notebooks may import: the packages a user's code needs, and what the README and
+# `pipelines/recipe.py` present as ktlab's public entry points (no module that moved).
+PUBLIC_IMPORTS = {"importlib.util", "os", "subprocess", "sys", "keras", "keras_tuner",
+                  "pandas", "IPython.display", "tuners", "pipelines.notebook",
+                  "pipelines.config.load_config", "pipelines.recipe.run_search",
+                  "pipelines.compare.comparison.plan_budget",
+                  "pipelines.compare.comparison.run_compare",
+                  "pipelines.run.predict.predict_run", "pipelines.reports.plots"}
 
 
 def read_notebook(name: str) -> nbformat.NotebookNode:
@@ -40,22 +59,6 @@ def read_notebook(name: str) -> nbformat.NotebookNode:
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
-
-
-def images(notebook: nbformat.NotebookNode) -> int:
-    return sum("image/png" in output.get("data", {})
-               for cell in code_cells(notebook) for output in cell.outputs)
-
-
-def last_output_text(notebook: nbformat.NotebookNode) -> str:
-    output = code_cells(notebook)[-1].outputs[-1]
-    return output["data"]["text/plain"] if "data" in output else output["text"]
-
-
-def printed(cell: nbformat.NotebookNode) -> str:
-    """What a code cell printed or logged, on standard output and standard error."""
-    return "".join(output.get("text", "") for output in cell.outputs
-                   if output.get("output_type") == "stream")
 
 
 def python_tree(cell: nbformat.NotebookNode) -> ast.Module:
@@ -91,27 +94,11 @@ def cell_with(notebook: nbformat.NotebookNode, text: str) -> nbformat.NotebookNo
     return cells[0]
 
 
-def shown_table(cell: nbformat.NotebookNode) -> dict[str, list[float]]:
-    """The numbers of the DataFrame a cell shows, by row label.
-
-    pandas prints a frame too wide for its 80 columns in blocks of columns, one after the
-    other; a row's numbers from every block are joined in the order of the columns.
-    """
-    text = next(output["data"]["text/plain"] for output in cell.outputs
-                if "text/html" in output.get("data", {}))
-    rows: dict[str, list[float]] = {}
-    for line in text.splitlines():
-        # A row: its label from the first column, two spaces or more, then its numbers.
-        match = re.fullmatch(r"(\S.*?)\s{2,}((?:-?\d+\.\d+\s*)+)\\?", line.rstrip())
-        if match:
-            rows.setdefault(match.group(1), []).extend(map(float, match.group(2).split()))
-    return rows
-
-
-def file_bytes(folder: pathlib.Path) -> dict[str, bytes]:
-    """Every file under `folder`, by relative path, with its contents."""
-    return {str(path.relative_to(folder)): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+def settings_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The one code cell fenced as the user's settings."""
+    cells = [cell for cell in code_cells(notebook) if SETTINGS_START in cell.source]
+    assert len(cells) == 1
+    return cells[0]
 
 
 def test_the_numbered_notebooks_are_all_there():
@@ -124,11 +111,117 @@ def test_notebook_is_output_free_and_installs_ktlab_first(name):
     nbformat.validate(notebook)
     cells = code_cells(notebook)
     assert INSTALL_CHECK in cells[0].source
-    assert 'REPO_URL = "https://github.com/YOUR-ORG/ktlab"' in cells[0].source
-    assert 'os.environ.get("KTLAB_SMOKE_TEST") == "1"' in cells[1].source
+    assert REPO_URL_LINE in cells[0].source
     assert [(cell.outputs, cell.execution_count) for cell in cells] == [([], None)] * len(cells)
     assert notebook.metadata.kernelspec.name == "python3"
     assert f"notebooks/{name}" in notebook.cells[0].source  # The Colab badge.
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_setup_is_one_short_cell_the_same_in_every_notebook(name):
+    notebook = read_notebook(name)
+    cells = code_cells(notebook)
+    setup = cells[0]
+    # One helper call, in the first code cell, with the install before it.
+    assert [cell for cell in cells if calls_to(python_tree(cell), "setup")] == [setup]
+    assert len([line for line in setup.source.splitlines() if line.strip()]) <= SETUP_CELL_LINES
+    [call] = calls_to(python_tree(setup), "setup")
+    assert ast.unparse(call.func) == "importlib.import_module('pipelines.notebook').setup"
+    assert [(keyword.arg, keyword.value.value) for keyword in call.keywords] == [
+        ("use_drive", True)]
+    assert setup.source.index(INSTALL_CHECK) < setup.source.index("setup(use_drive=True)")
+    # The repository's URL is set in one place, the same in every notebook, and the
+    # placeholder is tried rather than refused.
+    assert setup.source == code_cells(read_notebook(NOTEBOOK_NAMES[0]))[0].source
+    assert setup.source.count("YOUR-ORG") == 1 and "raise" not in setup.source
+    # No cell repeats what the helper does; the cells read the session instead.
+    for cell in cells:
+        assert [piece for piece in SETUP_PIECES if piece in cell.source] == []
+    code = "\n".join(cell.source for cell in cells)
+    assert "session.smoke_test" in code and "str(session.output_dir)" in code
+    # A markdown cell before the setup cell explains it.
+    before_setup = notebook.cells[:notebook.cells.index(setup)]
+    explained = [cell.source for cell in before_setup if cell.cell_type == "markdown"]
+    assert any("KTLAB_REPO_URL" in text and "use_drive=False" in text and "Google Drive" in text
+               and "/content" in text and "KTLAB_SMOKE_TEST=1" in text for text in explained)
+
+
+def test_the_setup_cell_stops_with_one_line_when_the_clone_fails(tmp_path):
+    setup = code_cells(read_notebook(NOTEBOOK_NAMES[0]))[0].source
+    missing = tmp_path / "no-such-repository"
+    work = tmp_path / "content"
+    work.mkdir()
+    environment = {**os.environ, "KTLAB_REPO_URL": str(missing)}
+    # -E -S: no PYTHONPATH and no site-packages, so this Python has no ktlab, as Colab's.
+    result = subprocess.run([sys.executable, "-E", "-S", "-c", setup], cwd=work,
+                            env=environment, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"cannot clone {missing}: set KTLAB_REPO_URL to your ktlab repository's URL")
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_has_one_fenced_cell_of_plain_settings_that_the_config_reads(name):
+    notebook = read_notebook(name)
+    cells = code_cells(notebook)
+    cell = settings_cell(notebook)
+    assert cells.index(cell) == 1  # Right after the setup cell.
+    lines = cell.source.splitlines()
+    assert (lines[0], lines[-1]) == (SETTINGS_START, SETTINGS_END)
+    names = []
+    for statement in python_tree(cell).body:
+        # `NAME = value`: a number, a string, True, False, None or a flat list of them.
+        assert isinstance(statement, ast.Assign), ast.unparse(statement)
+        [target] = statement.targets
+        value = statement.value
+        plain = isinstance(value, ast.Constant) or (
+            isinstance(value, ast.List)
+            and all(isinstance(item, ast.Constant) for item in value.elts))
+        assert isinstance(target, ast.Name) and target.id.isupper() and plain, (
+            f"{name}: {ast.unparse(statement)} is not a plain setting")
+        names.append(target.id)
+    assert SETTINGS[name] <= set(names) and len(names) == len(set(names))
+    # Every setting is read by a later cell, which builds the configuration with
+    # `load_config(overrides=...)`.
+    later = [python_tree(later_cell) for later_cell in cells[2:]]
+    read = {node.id for tree in later for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    assert sorted(set(names) - read) == []
+    loads = [call for tree in later for call in calls_to(tree, "load_config")]
+    assert loads and all([keyword.arg for keyword in call.keywords] == ["overrides"]
+                         and not call.args for call in loads)
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_shows_the_leaderboard_curves_schedule_and_importances(name):
+    notebook = read_notebook(name)
+    after_search = [cell for cell in notebook.cells[search_cell_index(notebook, name) + 1:]
+                    if cell.cell_type == "code"]
+    # `ktlab show`'s leaderboard, printed as it is.
+    boards = [cell for cell in after_search
+              if re.fullmatch(r"print\(notebook\.leaderboard\((run_dir|best_dir)\)\)",
+                              cell.source.splitlines()[-1])]
+    assert len(boards) == 1
+    for helper in ("leaderboard", "plot_histories", "plot_schedule", "plot_importance"):
+        assert len([cell for cell in after_search
+                    if calls_to(python_tree(cell), helper)]) == 1, helper
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_imports_only_public_entry_points(name):
+    imported = set()
+    for cell in code_cells(read_notebook(name)):
+        tree = python_tree(cell)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                imported.update(node.module if node.module in PUBLIC_IMPORTS
+                                else f"{node.module}.{alias.name}" for alias in node.names)
+        imported.update(call.args[0].value for call in calls_to(tree, "import_module"))
+    assert sorted(imported - PUBLIC_IMPORTS) == []
+    assert "pipelines.notebook" in imported
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
@@ -156,54 +249,7 @@ def test_notebook_never_overwrites_and_its_searches_reuse_finished_runs(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
-def test_first_cell_offers_google_drive_on_colab_only(name):
-    notebook = read_notebook(name)
-    setup = code_cells(notebook)[0]
-    assert DRIVE_GUARD in setup.source and DRIVE_OUTPUT_DIR in setup.source
-    tree = python_tree(setup)
-    # The opt-in flag is a plain True or False at the top of the cell.
-    flags = [node for node in tree.body if isinstance(node, ast.Assign)
-             and [ast.unparse(target) for target in node.targets] == ["USE_DRIVE"]]
-    assert len(flags) == 1 and isinstance(flags[0].value, ast.Constant)
-    assert isinstance(flags[0].value.value, bool)
-    guards = [node for node in tree.body if isinstance(node, ast.If)
-              and DRIVE_GUARD in ast.get_source_segment(setup.source, node.test)
-              and "USE_DRIVE" in ast.get_source_segment(setup.source, node.test)]
-    assert len(guards) == 1
-    guard = guards[0]
-    assert isinstance(guard.test, ast.BoolOp) and isinstance(guard.test.op, ast.And)
-    inside = set(map(id, ast.walk(guard)))
-    colab_nodes = {
-        "import": [node for node in ast.walk(tree)
-                   if (isinstance(node, ast.ImportFrom) and "google" in (node.module or ""))
-                   or (isinstance(node, ast.Import)
-                       and any("google" in alias.name for alias in node.names))],
-        "mount": [node for node in ast.walk(tree)
-                  if isinstance(node, ast.Call) and "mount" in ast.unparse(node.func)],
-        "output dir": [node for node in ast.walk(tree)
-                       if (isinstance(node, ast.Subscript)
-                           and "KTLAB_OUTPUT_DIR" in ast.unparse(node))
-                       or (isinstance(node, ast.Name) and node.id == "DRIVE_OUTPUT_DIR"
-                           and isinstance(node.ctx, ast.Load))],
-    }
-    # Importing Colab's module, mounting Drive and moving the runs all wait for the guard.
-    assert all(colab_nodes.values())
-    assert all(id(node) in inside for nodes in colab_nodes.values() for node in nodes)
-    guarded = ast.get_source_segment(setup.source, guard)
-    assert 'drive.mount("/content/drive")' in guarded
-    assert 'os.environ["KTLAB_OUTPUT_DIR"] = DRIVE_OUTPUT_DIR' in guarded
-    assert not guard.orelse
-    # The settings cell, after it, takes the run directories' folder from the variable.
-    assert 'os.environ.get("KTLAB_OUTPUT_DIR"' in code_cells(notebook)[1].source
-    # A markdown cell before the setup cell explains the flag.
-    before_setup = notebook.cells[:notebook.cells.index(setup)]
-    explained = [cell.source for cell in before_setup if cell.cell_type == "markdown"]
-    assert any("USE_DRIVE" in text and "Google Drive" in text and "/content" in text
-               for text in explained)
-
-
-@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
-def test_notebook_shows_how_to_resume_before_its_search(name):
+def test_notebook_shows_how_to_resume_after_its_search(name):
     notebook = read_notebook(name)
     headings = resume_headings(notebook)
     assert len(headings) == 1
@@ -213,233 +259,17 @@ def test_notebook_shows_how_to_resume_before_its_search(name):
     assert "finished" in text and "interrupted" in text
     resume_cell = notebook.cells[heading + 1]
     assert resume_cell.cell_type == "code"
-    assert calls_to(python_tree(resume_cell), "load_trials")
-    assert '["status"]' in resume_cell.source
-    # Setup, settings, resume section, then the search that it continues.
+    tree = python_tree(resume_cell)
+    if name == "02_compare_tuners.ipynb":
+        # A row per tuner and seed, from each run's trials.
+        assert calls_to(tree, "load_trials") and '["status"]' in resume_cell.source
+    else:
+        assert [ast.unparse(call) for call in calls_to(tree, "run_status")] == [
+            "notebook.run_status(config.run_dir)"]
+    # Setup, settings, the search, then right after it the section on continuing it: a
+    # first run needs none of it, and a lost session stops in the cell just above it.
     setup_index = notebook.cells.index(code_cells(notebook)[0])
-    settings_index = notebook.cells.index(code_cells(notebook)[1])
-    assert setup_index < settings_index < heading < search_cell_index(notebook, name)
-
-
-@pytest.fixture
-def smoke_environment(tmp_path_factory, monkeypatch) -> pathlib.Path:
-    """The smoke switch, a temporary output folder, and this interpreter as the kernel.
-
-    A `python3` kernelspec in the user's Jupyter folder would win over the virtual
-    environment's, so the test installs one for this interpreter and puts it first.
-    """
-    from ipykernel import kernelspec
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    prefix = tmp_path_factory.mktemp("jupyter")
-    kernelspec.install(prefix=str(prefix))
-    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
-    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
-    output_dir = tmp_path_factory.mktemp("runs")
-    monkeypatch.setenv("KTLAB_SMOKE_TEST", "1")
-    monkeypatch.setenv("KTLAB_OUTPUT_DIR", str(output_dir))
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    return output_dir
-
-
-def execute(name: str, edit: tuple[str, str] | None = None) -> nbformat.NotebookNode:
-    """Runs a notebook in a fresh kernel; `edit` replaces a text in its code first."""
-    import nbclient
-
-    notebook = read_notebook(name)
-    if edit is not None:
-        edited = [cell for cell in code_cells(notebook) if edit[0] in cell.source]
-        assert len(edited) == 1
-        edited[0].source = edited[0].source.replace(*edit)
-    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS,
-                                     kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
-    client.execute()
-    return notebook
-
-
-def test_quickstart_tunes_reloads_and_scores(smoke_environment):
-    notebook = execute("01_quickstart.ipynb")
-    run_dir = smoke_environment / "quickstart"
-    assert (run_dir / "best_model.keras").is_file()
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["trials"] == 2
-    # Histories and predictions plots.
-    assert images(notebook) == 2
-    assert "naive forecast" in last_output_text(notebook)
-    assert f"{metrics['test']['mse']:.6f}"[:6] in last_output_text(notebook)
-    assert f"{metrics['search_test']['mse']:.6f}"[:6] in last_output_text(notebook)
-    # predict_run reloads the refitted model and its scalers and reproduces predictions.csv.
-    reload_cell = next(cell for cell in code_cells(notebook) if "predict_run(" in cell.source)
-    difference = re.search(r"largest difference from predictions.csv: (\S+)",
-                           printed(reload_cell))
-    assert difference is not None and float(difference.group(1)) < 1e-3
-    assert not list(NOTEBOOKS_DIR.glob("runs")) and not list(NOTEBOOKS_DIR.glob("ktlab"))
-
-
-@pytest.mark.slow
-def test_compare_runs_every_tuner_and_seed_and_shows_the_report(smoke_environment):
-    import pandas as pd
-
-    notebook = execute("02_compare_tuners.ipynb")
-    out_dir = smoke_environment / "compare"
-    table = pd.read_csv(out_dir / "comparison.csv")
-    assert list(zip(table["tuner"], table["seed"], strict=True)) == [
-        (tuner, seed) for tuner in ("hyperband", "bayesian", "random") for seed in (42, 1042)]
-    assert (table["trials"] == 2).all()
-    for row in table.itertuples():
-        assert (out_dir / f"{row.tuner}-seed{row.seed}" / "best_model.keras").is_file()
-    assert images(notebook) == 1
-    report = code_cells(notebook)[-1].outputs[-1]["data"]["text/markdown"]
-    assert report.startswith("# Tuner comparison")
-    assert "| random | 42 |" in report and "plot_anytime.png" not in report
-    # The findings head the report, and the compare cell prints the same sentences.
-    budget_line = ("Epochs trained, mean over seeds (planned in brackets): hyperband 4.000 "
-                   "(4.000), bayesian 4.000 (4.000), random 4.000 (4.000).")
-    assert report.splitlines()[2] == f"- {budget_line}"
-    findings = [line[2:] for line in report.splitlines()[2:] if line.startswith("- ")]
-    assert any("has the lowest best validation loss on average" in line for line in findings)
-    assert sum("naive forecast on the" in line for line in findings) == 3
-    compare_output = printed(notebook.cells[search_cell_index(notebook, "02_compare_tuners.ipynb")])
-    assert "\n".join(findings) in compare_output
-    # Run again, the notebook reads the finished comparison back and trains nothing.
-    saved = file_bytes(out_dir)
-    again = execute("02_compare_tuners.ipynb")
-    assert file_bytes(out_dir) == saved
-    assert code_cells(again)[-1].outputs[-1]["data"]["text/markdown"] == report
-    compare_cell = again.cells[search_cell_index(again, "02_compare_tuners.ipynb")]
-    assert "holds this finished comparison; its saved results are shown" in printed(compare_cell)
-    assert "\n".join(findings) in printed(compare_cell)
-    assert "ktlab compare: run" not in printed(compare_cell)
-    assert images(again) == 1
-    # Other settings under the same RUN_NAME are refused, and nothing is touched.
-    import nbclient
-
-    with pytest.raises(nbclient.exceptions.CellExecutionError,
-                       match="holds a comparison with other settings"):
-        execute("02_compare_tuners.ipynb", edit=('SEARCH_SPACE = {"units": [8]',
-                                                 'SEARCH_SPACE = {"units": [12]'))
-    assert file_bytes(out_dir) == saved
-
-
-def test_own_data_writes_a_demo_csv_and_tunes_on_it(smoke_environment):
-    notebook = execute("03_your_own_data.ipynb")
-    demo_csv = smoke_environment / "demo_MSFT.csv"
-    assert demo_csv.read_text().splitlines()[0] == "Date,Open,High,Low,Close,Adj Close,Volume"
-    run_dir = smoke_environment / "your-own-data"
-    config = json.loads((run_dir / "config.json").read_text())
-    assert config["data"]["source"] == str(demo_csv)
-    assert config["tuner"]["name"] == "bayesian"
-    assert config["model"]["search_space"]["lookbacks"] == [10, 20, 30]
-    assert (run_dir / "best_model.keras").is_file()
-    assert images(notebook) == 2
-    # The notebook's own HyperModel class, tuned with no edit to the package.
-    own_dir = smoke_environment / "your-own-model"
-    own_config = json.loads((own_dir / "config.json").read_text())
-    assert own_config["model"]["name"] == "__main__:MyForecaster"
-    trials = json.loads((own_dir / "best_hyperparameters.json").read_text())
-    assert sorted(trials) == ["filters", "kernel_size", "learning_rate"]
-    assert (own_dir / "best_model.keras").is_file()
-    assert "MyForecaster" in last_output_text(notebook)
-    assert "naive forecast" in last_output_text(notebook)
-    # Run again, both searches, the LSTM's and the notebook's own class's, are read back.
-    saved = {path: file_bytes(path) for path in (run_dir, own_dir)}
-    again = execute("03_your_own_data.ipynb")
-    assert {path: file_bytes(path) for path in (run_dir, own_dir)} == saved
-    assert READ_BACK in printed(again.cells[search_cell_index(again, "03_your_own_data.ipynb")])
-    assert last_output_text(again) == last_output_text(notebook)
-    assert images(again) == 2
-
-
-@pytest.mark.slow
-def test_quickstart_run_again_reads_its_finished_search_back(smoke_environment):
-    first = execute("01_quickstart.ipynb")
-    run_dir = smoke_environment / "quickstart"
-    saved = file_bytes(run_dir)
-    assert {"histories.jsonl", "metrics.json", "best_model.keras"} <= set(saved)
-    resume_index = resume_headings(first)[0] + 1
-    search_index = search_cell_index(first, "01_quickstart.ipynb")
-    assert "nothing in" in printed(first.cells[resume_index])
-    assert READ_BACK not in printed(first.cells[search_index])
-
-    second = execute("01_quickstart.ipynb")
-    # Nothing trained and nothing was written: the histories, scores and model are as they were.
-    assert file_bytes(run_dir) == saved
-    assert [path.name for path in smoke_environment.iterdir()] == ["quickstart"]
-    status = printed(second.cells[resume_index])
-    assert "holds a finished search" in status and "completed" in status
-    search_output = printed(second.cells[search_index])
-    assert READ_BACK in search_output and "trial " not in search_output
-    assert images(second) == 2
-    assert last_output_text(second) == last_output_text(first)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert f"{metrics['test']['mse']:.6f}"[:6] in last_output_text(second)
-
-
-def test_own_series_forecasts_four_weeks_beside_the_references(smoke_environment):
-    import pandas as pd
-
-    notebook = execute("04_your_own_time_series.ipynb")
-    run_dir = smoke_environment / "your-own-series"
-    data = json.loads((run_dir / "config.json").read_text())["data"]
-    assert (data["source"], data["fill"], data["horizon"], data["lookback"]) == (
-        "co2", "interpolate", 4, 8)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert (metrics["horizon"], metrics["frequency"], metrics["units"]) == (4, "weekly",
-                                                                             "co2_ppm")
-    assert metrics["trials"] == 2
-    # The data cell says what `ktlab data` says: the frequency, the gaps filled, the season.
-    summary = printed(cell_with(notebook, "prepared.summary()")).splitlines()
-    assert summary[:4] == [
-        "data: co2: co2_ppm, weekly, the next 4 weeks (regression, target co2_ppm)",
-        "frequency: weekly (W-SAT), 2284 steps from 1958-03-29 to 2001-12-29",
-        "gaps: 59 missing values in 59 rows (first 1958-05-10): interpolated in time on 59 "
-        "rows (--fill interpolate)",
-        "season: 52 steps (from the frequency; --season to change)"]
-    # The averaged scores are metrics.json's, the model's beside each reference's.
-    references = {"persistence": "persistence", "seasonal naive": "seasonal_naive",
-                  "statistical": "statistical"}
-    averaged = shown_table(cell_with(notebook, 'metrics["baselines"]'))
-    assert list(averaged) == ["LSTM", *references]
-    expected = {"LSTM": metrics["test"], **{label: metrics["baselines"][key]["test"]
-                                            for label, key in references.items()}}
-    for label, scores in expected.items():
-        assert averaged[label] == pytest.approx(
-            [scores[name] for name in ("mse", "mae", "rmse", "mase", "smape")], abs=6e-4)
-    # One row per week ahead: the model's MSE and MAE from test_by_step, then the MASE of
-    # the model and of each reference; each MASE column averages to metrics.json's MASE.
-    by_step = shown_table(cell_with(notebook, 'metrics["test_by_step"]'))
-    assert list(by_step) == ["1 week ahead", "2 weeks ahead", "3 weeks ahead", "4 weeks ahead"]
-    assert all(len(row) == 6 for row in by_step.values())
-    for row, scores in zip(by_step.values(), metrics["test_by_step"], strict=True):
-        assert row[:2] == pytest.approx([scores["mse"], scores["mae"]], abs=6e-4)
-    columns = list(zip(*by_step.values(), strict=True))
-    for column, scores in zip(columns[2:], expected.values(), strict=True):
-        assert sum(column) / 4 == pytest.approx(scores["mase"], abs=6e-4)
-    # The errors grow with the steps ahead, the model's as the persistence forecast's.
-    assert list(columns[1]) == sorted(columns[1]) and list(columns[3]) == sorted(columns[3])
-    assert images(notebook) == 1
-    # The forecast of the 4 weeks after the series' last row, 2001-12-29, from forecast.csv.
-    forecast_cell = cell_with(notebook, "predict_run(")
-    assert printed(forecast_cell) == "from 2001-12-29, the series' last row (371.5 co2_ppm):\n"
-    shown = re.findall(r"^(\d)\s+(\d{4}-\d\d-\d\d)\s+(\d+\.\d+)$", last_output_text(notebook),
-                       flags=re.MULTILINE)
-    last = pd.read_csv(run_dir / "forecast.csv").iloc[-1]
-    assert [(step, date) for step, date, _ in shown] == [
-        ("1", "2002-01-05"), ("2", "2002-01-12"), ("3", "2002-01-19"), ("4", "2002-01-26")]
-    assert [float(value) for *_, value in shown] == pytest.approx(
-        [last[f"forecast_{step}"] for step in range(1, 5)], abs=6e-3)
-    outputs = "".join(printed(cell) for cell in code_cells(notebook)).lower()
-    for word in ("price", "close", " days"):
-        assert word not in outputs
-    assert not list(NOTEBOOKS_DIR.glob("runs")) and not list(NOTEBOOKS_DIR.glob("ktlab"))
-    # Run again, the finished search is read back: nothing trains and no file changes.
-    saved = file_bytes(run_dir)
-    again = execute("04_your_own_time_series.ipynb")
-    assert file_bytes(run_dir) == saved
-    search_output = printed(again.cells[search_cell_index(again,
-                                                          "04_your_own_time_series.ipynb")])
-    assert READ_BACK in search_output and "trial " not in search_output
-    assert shown_table(cell_with(again, 'metrics["test_by_step"]')) == by_step
-    assert last_output_text(again) == last_output_text(notebook)
-    assert images(again) == 1
+    settings_index = notebook.cells.index(settings_cell(notebook))
+    search_index = search_cell_index(notebook, name)
+    assert setup_index < settings_index < search_index < heading
+    assert [cell.cell_type for cell in notebook.cells[search_index + 1:heading]] == []

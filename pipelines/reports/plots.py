@@ -238,6 +238,28 @@ def plot_schedule(plan: Any) -> Figure:
     return figure
 
 
+def plot_tuner_schedule(tuner: Mapping[str, Any], trials: pd.DataFrame) -> Figure | None:
+    """The schedule a run's tuner follows, or None for a tuner that has none.
+
+    Args:
+        tuner: The run's `tuner` settings, as its `config.json` holds them.
+        trials: The run's trials (`tuners.load_trials`), for ASHA's rungs.
+
+    Returns:
+        Hyperband's brackets for Hyperband and BOHB, ASHA's rungs and promotions as they
+        ran, or None (trial-budget tuners, and PBT, whose plan is its own).
+    """
+    spec = tuners.TUNERS[tuner["name"]]
+    # Hyperband's brackets, which an oracle with a plan of its own (PBT) does not run.
+    if spec.budget == "epochs" and spec.plan is None:
+        return plot_schedule(schedule.keras_tuner_schedule(
+            tuner["max_epochs"], tuner["factor"], tuner["hyperband_iterations"]))
+    if tuner["name"] == "asha" and not trials.empty:
+        # ASHA has no brackets to plan: draw its rungs and promotions as they ran.
+        return rung_plots.plot_rungs(trials)
+    return None
+
+
 def anytime_curves(runs: Mapping[str, Sequence[pd.DataFrame]], x: str,
                    direction: str = "min") -> dict[str, Any]:
     """Best-so-far objective against cumulative epochs or seconds, per tuner over seeds.
@@ -325,16 +347,9 @@ def write_plots(run_dir: str | pathlib.Path) -> list[pathlib.Path]:
                 series=series)
     config_file = run_dir / "config.json"
     if config_file.exists():
-        tuner_config = json.loads(config_file.read_text())["tuner"]
-        spec = tuners.TUNERS[tuner_config["name"]]
-        # Hyperband's brackets, which an oracle with a plan of its own (PBT) does not run.
-        if spec.budget == "epochs" and spec.plan is None:
-            figures["schedule"] = plot_schedule(schedule.keras_tuner_schedule(
-                tuner_config["max_epochs"], tuner_config["factor"],
-                tuner_config["hyperband_iterations"]))
-        elif tuner_config["name"] == "asha" and not trials.empty:
-            # ASHA has no brackets to plan: draw its rungs and promotions as they ran.
-            figures["schedule"] = rung_plots.plot_rungs(trials)
+        figure = plot_tuner_schedule(json.loads(config_file.read_text())["tuner"], trials)
+        if figure is not None:
+            figures["schedule"] = figure
     written = []
     for name, figure in figures.items():
         path = run_dir / PLOT_FILES[name]
