@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -50,3 +52,27 @@ def yahoo_csv(frame: pd.DataFrame, adjust: float = 1.0) -> str:
         rows.append(f"{date.date()},{row.open},{row.high},{row.low},{row.close},"
                     f"{row.close * adjust},{int(row.volume)}")
     return "\n".join(rows) + "\n"
+
+
+KTLAB = pathlib.Path(sys.executable).parent / "ktlab"
+# Runs `ktlab` in-process, then writes whether TensorFlow was imported to the file named in
+# KTLAB_IMPORTED: the same `main` as the console script, observed from the inside.
+PROBE = ("import os, sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
+         "open(os.environ['KTLAB_IMPORTED'], 'w').write(str('tensorflow' in sys.modules)); "
+         "sys.exit(code)")
+
+
+def assert_one_line_before_tensorflow(arguments: list[str], expected: str,
+                                      directory: pathlib.Path) -> None:
+    """`ktlab ARGUMENTS`, as a user runs it, prints `expected` as its one stderr line, nothing
+    on stdout, and exits 2; run in-process, it never imported TensorFlow."""
+    environment = {**os.environ, "KTLAB_IMPORTED": str(directory / "imported")}
+    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run([str(KTLAB), *arguments], capture_output=True, text=True,
+                            cwd=directory, env=environment, timeout=120)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"ktlab: error: {expected}"]
+    probe = subprocess.run([sys.executable, "-c", PROBE, *arguments], capture_output=True,
+                           text=True, cwd=directory, env=environment, timeout=120)
+    assert probe.returncode == 2
+    assert (directory / "imported").read_text() == "False"

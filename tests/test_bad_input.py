@@ -10,18 +10,11 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
-import sys
 
 import pytest
-from conftest import make_prices, yahoo_csv
+from conftest import KTLAB, assert_one_line_before_tensorflow, make_prices, yahoo_csv
 
-KTLAB = pathlib.Path(sys.executable).parent / "ktlab"
 ARTICLE = pathlib.Path(__file__).resolve().parents[1] / "configs" / "article.toml"
-# Runs `ktlab` in-process, then writes whether TensorFlow was imported to the file named in
-# KTLAB_IMPORTED: the same `main` as the console script, observed from the inside.
-PROBE = ("import os, sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
-         "open(os.environ['KTLAB_IMPORTED'], 'w').write(str('tensorflow' in sys.modules)); "
-         "sys.exit(code)")
 
 
 def yahoo_rows(days: int = 160) -> list[str]:
@@ -128,16 +121,7 @@ def test_the_battery_covers_every_case(tmp_path):
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_one_line_on_stderr_exit_2_before_tensorflow(case, tmp_path):
     arguments, expected = bad_inputs(tmp_path)[case]
-    environment = {**os.environ, "KTLAB_IMPORTED": str(tmp_path / "imported")}
-    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    result = subprocess.run([str(KTLAB), *arguments], capture_output=True, text=True,
-                            cwd=tmp_path, env=environment, timeout=120)
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.splitlines() == [f"ktlab: error: {expected}"]
-    probe = subprocess.run([sys.executable, "-c", PROBE, *arguments], capture_output=True,
-                           text=True, cwd=tmp_path, env=environment, timeout=120)
-    assert probe.returncode == 2
-    assert (tmp_path / "imported").read_text() == "False"
+    assert_one_line_before_tensorflow(arguments, expected, tmp_path)
 
 
 def test_a_search_shows_no_tensorflow_start_up_log(tmp_path):

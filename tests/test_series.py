@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
+from conftest import assert_one_line_before_tensorflow, make_prices, yahoo_csv
 
 from pipelines.cli import main
 from pipelines.data import SeriesPipeline, frequency, series_sources
 from pipelines.errors import DataError
-
-KTLAB = pathlib.Path(sys.executable).parent / "ktlab"
-PROBE = ("import os, sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
-         "open(os.environ['KTLAB_IMPORTED'], 'w').write(str('tensorflow' in sys.modules)); "
-         "sys.exit(code)")
 
 
 def weekly(rows: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -180,15 +172,7 @@ SERIES_CASES = ["irregular timestamps", "too few rows", "constant target", "non-
 @pytest.mark.parametrize("case", SERIES_CASES)
 def test_series_bad_input_is_one_line_exit_2_before_tensorflow(case, tmp_path):
     arguments, expected = series_bad_inputs(tmp_path)[case]
-    environment = {**os.environ, "KTLAB_IMPORTED": str(tmp_path / "imported")}
-    result = subprocess.run([str(KTLAB), *arguments], capture_output=True, text=True,
-                            cwd=tmp_path, env=environment, timeout=120)
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.splitlines() == [f"ktlab: error: {expected}"]
-    probe = subprocess.run([sys.executable, "-c", PROBE, *arguments], capture_output=True,
-                           text=True, cwd=tmp_path, env=environment, timeout=120)
-    assert probe.returncode == 2
-    assert (tmp_path / "imported").read_text() == "False"
+    assert_one_line_before_tensorflow(arguments, expected, tmp_path)
 
 
 def test_the_battery_covers_every_series_case(tmp_path):
