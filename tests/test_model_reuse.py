@@ -22,12 +22,12 @@ from typing import Any
 import keras
 import keras_tuner
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
 import hypermodels
 import tuners
-from hypermodels import held
 from tuners.observers import kept_models, model_pool
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -199,3 +199,97 @@ def test_a_reused_model_starts_and_ends_as_a_fresh_one_on_jax():
     check_reuse(outcome)
     # JAX compiles once per batch shape: 16 and 32 rows, each dividing the data.
     assert outcome["reused_model_traces"] == 2
+
+
+class SeriesSplit:
+    """Training and validation windows of a tiny series, as datasets at any batch size."""
+
+    def __init__(self, index: int, train_seed: int, validation_seed: int) -> None:
+        self.index = index
+        self.train, self.validation = series(64, train_seed), series(32, validation_seed)
+
+    def fit_kwargs(self, batch_size: int | None = None) -> dict[str, Any]:
+        size = batch_size or 16
+        return {"x": tf.data.Dataset.from_tensor_slices(self.train).batch(size),
+                "validation_data": tf.data.Dataset.from_tensor_slices(
+                    self.validation).batch(size)}
+
+
+def small_lstm() -> hypermodels.LSTMHyperModel:
+    """The default space in small: 2 layer counts x 2 unit sizes, 2 batch sizes."""
+    return hypermodels.LSTMHyperModel(input_shape=(WINDOW, FEATURES), units=[4, 8],
+                                      num_layers=[1, 2], batch_size=[16, 32],
+                                      learning_rate=[1e-3, 1e-1])
+
+
+def deterministic_search(directory: pathlib.Path, name: str, **arguments: Any
+                         ) -> tuple[Any, collections.Counter, Any]:
+    """A seeded search with TensorFlow's deterministic ops; its tuner, traces and trials."""
+    # As `ktlab tune --deterministic` does; TensorFlow has no public switch to turn it off,
+    # so it stays on in this process, as after such a search.
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(3)
+    hypermodel = small_lstm()
+    budget = {"max_epochs": 4, "factor": 2} if name == "hyperband" else {"max_trials": 3}
+    tuner = tuners.build_tuner(name, hypermodel, directory=directory, seed=11, **budget,
+                               **arguments)
+    with counted_traces() as traces:
+        tuner.search(**hypermodels.fit_data(hypermodel, SeriesSplit(0, 0, 1)), epochs=2,
+                     callbacks=tuners.default_callbacks(patience=10), verbose=0)
+    return tuner, traces, tuners.load_trials(directory).set_index("trial_id")
+
+
+@pytest.fixture(scope="module")
+def hyperband_searches(tmp_path_factory) -> dict[str, Any]:
+    """The same Hyperband search (15 trials, 5 promotions) with reuse, and with every
+    model built anew as keras-tuner builds them."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("counts TensorFlow's traces")
+    return {
+        "reuse": deterministic_search(tmp_path_factory.mktemp("reuse"), "hyperband"),
+        "anew": deterministic_search(tmp_path_factory.mktemp("anew"), "hyperband",
+                                     reuse_models=False, keep_models=False),
+    }
+
+
+def test_a_hyperband_search_traces_one_model_per_structure(hyperband_searches):
+    tuner, traces, trials = hyperband_searches["reuse"]
+    assert len(trials) == 15
+    assert trials["parent_trial_id"].notna().sum() == 5
+    assert sorted(trials["hp_batch_size"].unique()) == [16, 32]
+    structures = {tuner.hypermodel.structure(trial.hyperparameters)
+                  for trial in tuner.oracle.trials.values()}
+    assert len(structures) == 4
+    # One trace per structure: neither a promotion (its parent's checkpoint is loaded into
+    # a fresh model whose state the pooled one takes) nor a new batch size (a dataset's
+    # batches have an unknown size on TensorFlow) needs another.
+    assert sum(traces.values()) == 4
+    assert (tuner.model_pool.traced, tuner.model_pool.reused) == (4, 11)
+    # The search ended, so the pool let go of its models.
+    assert len(tuner.model_pool) == 0
+    _, anew_traces, _ = hyperband_searches["anew"]
+    assert sum(anew_traces.values()) == 15
+
+
+def test_reuse_gives_the_scores_of_models_built_anew(hyperband_searches):
+    _, _, reused = hyperband_searches["reuse"]
+    _, _, anew = hyperband_searches["anew"]
+    columns = ["score", "best_epoch", "epochs", "parent_trial_id", "hp_units", "hp_dropout"]
+    pd.testing.assert_frame_equal(reused[columns], anew[columns])
+    assert reused["score"].notna().all()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts TensorFlow's traces")
+def test_walk_forward_folds_share_the_traced_model(tmp_path):
+    folds = [SeriesSplit(0, 0, 1), SeriesSplit(1, 2, 3)]
+    searches = [deterministic_search(tmp_path / label, "random", validation="walk_forward",
+                                     folds=folds, **arguments)
+                for label, arguments in (("reuse", {}), ("anew", {"reuse_models": False}))]
+    (tuner, traces, reused), (_, anew_traces, anew) = searches
+    structures = {tuner.hypermodel.structure(trial.hyperparameters)
+                  for trial in tuner.oracle.trials.values()}
+    # 3 trials of 2 folds each: one trace per structure instead of one per fold.
+    assert sum(anew_traces.values()) == 6
+    assert sum(traces.values()) == len(structures) < 6
+    assert list(reused["fold_scores"]) == list(anew["fold_scores"])
+    assert reused["score"].tolist() == anew["score"].tolist()
