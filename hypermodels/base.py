@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import keras
@@ -286,6 +286,18 @@ class BatchSizeHyperModel(keras_tuner.HyperModel):
     ) -> None:
         super().__init__(name=name, tunable=tunable)
         self.batch_size = check_choices("batch_size", batch_size, positive_integers=True)
+
+    def structure(self, hp: keras_tuner.HyperParameters) -> Hashable | None:
+        """The values of `hp` that change the model's shapes or traced code; None: unknown.
+
+        A hypermodel that returns a key here lets ktlab's tuner train a configuration on a
+        model traced before for another one with the same key, after giving it the state
+        a fresh build would have (`tuners.observers.model_pool`). Every value the key
+        leaves out must then be held in a variable (`hypermodels.held`), or be the data's
+        (the batch size). None, the default, builds and traces every model anew.
+        """
+        del hp
+        return None
 
     def declare_learning_rate(self, hp: keras_tuner.HyperParameters) -> float:
         """Declares (or reads) the log-uniform `learning_rate` from `self.learning_rate`.

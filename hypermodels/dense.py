@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import keras_tuner
 
-from hypermodels import base
+from hypermodels import base, held
 
 TASKS = ("regression", "classification")
 ACTIVATIONS = ("relu", "gelu", "swish")
@@ -135,6 +136,20 @@ class DenseHyperModel(base.BatchSizeHyperModel):
             "weight_decay_step", weight_decay_step, log=True
         )
 
+    def structure(self, hp: keras_tuner.HyperParameters) -> tuple[Any, ...]:
+        """The values that shape the model: `num_layers`, the active `units_{i}`,
+        `activation` and `optimizer`.
+
+        The dropout rate (held by `hypermodels.held.VariableDropout`), the learning rate,
+        weight decay and momentum (variables of `hypermodels.held.VariableAdam` and
+        `VariableSGD`) and the batch size (the data's) change no shape, so a model traced
+        for one configuration trains another of the same structure without a new trace
+        (`tuners.observers.model_pool`).
+        """
+        num_layers, layer_units, activation = self._shape(hp)
+        return num_layers, tuple(layer_units[:num_layers]), activation, hp.Choice(
+            "optimizer", self.optimizers)
+
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Builds and compiles one dense model for the trial's hyperparameters.
 
@@ -150,18 +165,7 @@ class DenseHyperModel(base.BatchSizeHyperModel):
         if len(self.input_shape) > 1:
             features = keras.layers.Flatten(name="flatten")(features)
         # ---- REPLACE WITH YOUR OWN SEARCH SPACE ----
-        num_layers = base.int_hyperparameter(hp, "num_layers", self.num_layers)
-        minimum_layers, maximum_layers = self.num_layers
-        layer_units = []
-        for layer_index in range(maximum_layers):
-            if layer_index < minimum_layers:
-                layer_units.append(hp.Choice(f"units_{layer_index}", self.units))
-                continue
-            # Layer `layer_index` exists only in stacks of more than `layer_index` layers.
-            deeper_stacks = list(range(layer_index + 1, maximum_layers + 1))
-            with hp.conditional_scope("num_layers", deeper_stacks):
-                layer_units.append(hp.Choice(f"units_{layer_index}", self.units))
-        activation = hp.Choice("activation", self.activations)
+        num_layers, layer_units, activation = self._shape(hp)
         dropout_rate = base.float_hyperparameter(
             hp, "dropout", self.dropout, step=self.dropout_step
         )
@@ -181,22 +185,45 @@ class DenseHyperModel(base.BatchSizeHyperModel):
             features = keras.layers.Dense(
                 layer_units[layer_index], activation=activation, name=f"dense_{layer_index}"
             )(features)
-            features = keras.layers.Dropout(dropout_rate, name=f"dropout_{layer_index}")(
+            # Keras's `Dropout` whose rate is a variable, so that a traced model takes
+            # another configuration's rate without a new trace.
+            features = held.VariableDropout(dropout_rate, name=f"dropout_{layer_index}")(
                 features
             )
         # ---- END REPLACE ----
         outputs, loss, metrics = self._head(features)
+        # Keras's SGD and Adam, with momentum and weight decay held in variables.
         if optimizer_name == "sgd":
-            optimizer = keras.optimizers.SGD(
+            optimizer = held.VariableSGD(
                 learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay
             )
         else:
-            optimizer = keras.optimizers.Adam(
+            optimizer = held.VariableAdam(
                 learning_rate=learning_rate, weight_decay=weight_decay
             )
         model = keras.Model(inputs, outputs, name=f"dense_{self.task}")
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         return model
+
+    def _shape(self, hp: keras_tuner.HyperParameters) -> tuple[int, list[int], str]:
+        """Declares (or reads) `num_layers`, every `units_{i}` and `activation`.
+
+        `units_{i}` is declared for every possible layer, active only in stacks of more
+        than `i` layers; the returned list holds the active ones' values first.
+        """
+        num_layers = base.int_hyperparameter(hp, "num_layers", self.num_layers)
+        minimum_layers, maximum_layers = self.num_layers
+        layer_units = []
+        for layer_index in range(maximum_layers):
+            if layer_index < minimum_layers:
+                layer_units.append(hp.Choice(f"units_{layer_index}", self.units))
+                continue
+            # Layer `layer_index` exists only in stacks of more than `layer_index` layers.
+            deeper_stacks = list(range(layer_index + 1, maximum_layers + 1))
+            with hp.conditional_scope("num_layers", deeper_stacks):
+                layer_units.append(hp.Choice(f"units_{layer_index}", self.units))
+        activation = hp.Choice("activation", self.activations)
+        return num_layers, layer_units, activation
 
     def metrics(self) -> list[keras.metrics.Metric]:
         """The metrics every model reports besides its loss, known without building one."""

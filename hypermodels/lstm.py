@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import keras_tuner
 
-from hypermodels import base
+from hypermodels import base, held
 
 DEFAULT_LEARNING_RATE = (1e-6, 1e-1)
 DEFAULT_UNITS = (16, 32, 64, 128, 256)
@@ -27,7 +28,9 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
 
     Every LSTM layer keeps the arguments that let Keras use the fused cuDNN kernel on a
     GPU (tanh, sigmoid, no recurrent dropout, no unrolling, with bias), so dropout is a
-    separate `keras.layers.Dropout` layer after each LSTM layer.
+    separate layer after each LSTM layer: a `keras.layers.Dropout` whose rate is a variable
+    (`hypermodels.held.VariableDropout`), so that one traced model serves every
+    configuration of the same `structure(hp)`.
 
     When `lookbacks` is given, the model also tunes `lookback`: how many of the window's
     last time steps it reads. The data windows are built once at the longest length, and
@@ -112,6 +115,16 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
                     f"of at least {max(too_long)} steps or drop those lookbacks"
                 )
 
+    def structure(self, hp: keras_tuner.HyperParameters) -> tuple[Any, ...]:
+        """The values that shape the model: `lookback`, `num_layers` and `units`.
+
+        The dropout rate (held by `hypermodels.held.VariableDropout`), the learning rate
+        (a variable of Adam) and the batch size (the data's, not the model's) change no
+        shape, so a model traced for one configuration trains another of the same
+        structure without a new trace (`tuners.observers.model_pool`).
+        """
+        return self._shape(hp)
+
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Builds and compiles one stacked-LSTM model for the trial's hyperparameters.
 
@@ -127,14 +140,12 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
         inputs = keras.Input(shape=self.input_shape, name="window")
         features = inputs
         # ---- REPLACE WITH YOUR OWN SEARCH SPACE ----
-        if self.lookbacks is not None:
-            lookback = hp.Choice("lookback", self.lookbacks, default=max(self.lookbacks))
+        lookback, num_layers, units = self._shape(hp)
+        if lookback is not None:
             # Cropping keeps the last `lookback` steps, the ones closest to the forecast.
             features = keras.layers.Cropping1D((window - lookback, 0), name="lookback_crop")(
                 features
             )
-        num_layers = base.int_hyperparameter(hp, "num_layers", self.num_layers)
-        units = hp.Choice("units", self.units)
         dropout_rate = base.float_hyperparameter(
             hp, "dropout", self.dropout, step=self.dropout_step
         )
@@ -152,7 +163,9 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
                 return_sequences=layer_index < num_layers - 1,
                 name=f"lstm_{layer_index}",
             )(features)
-            features = keras.layers.Dropout(dropout_rate, name=f"dropout_{layer_index}")(
+            # Keras's `Dropout` whose rate is a variable, so that a traced model takes
+            # another configuration's rate without a new trace.
+            features = held.VariableDropout(dropout_rate, name=f"dropout_{layer_index}")(
                 features
             )
         outputs = keras.layers.Dense(self.horizon, name="forecast")(features)
@@ -164,6 +177,15 @@ class LSTMHyperModel(base.BatchSizeHyperModel):
             metrics=self.metrics(),
         )
         return model
+
+    def _shape(self, hp: keras_tuner.HyperParameters) -> tuple[int | None, int, int]:
+        """Declares (or reads) `lookback` (None when not tuned), `num_layers` and `units`."""
+        lookback = None
+        if self.lookbacks is not None:
+            lookback = hp.Choice("lookback", self.lookbacks, default=max(self.lookbacks))
+        num_layers = base.int_hyperparameter(hp, "num_layers", self.num_layers)
+        units = hp.Choice("units", self.units)
+        return lookback, num_layers, units
 
     def metrics(self) -> list[keras.metrics.Metric]:
         """The metrics every model reports besides its loss, known without building one.

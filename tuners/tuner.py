@@ -15,7 +15,9 @@ order of the others' classes:
 The tuner itself keeps what the running trial has recorded (`recording`), tells
 keras-tuner how each trial ended, builds each model after one garbage collection with its
 optimizer built before the first trace, and freezes the objects alive before the search
-for the collector.
+for the collector. For a hypermodel that declares its `structure(hp)`, it trains each
+configuration on a model of that structure traced before, given the fresh model's state
+(`tuners.observers.model_pool`): one trace per structure instead of one per configuration.
 
 ```python
 oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=5)
@@ -38,7 +40,7 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from tuners import keras_tuner_internals
-from tuners.observers import kept_models, trial_recording
+from tuners.observers import kept_models, model_pool, trial_recording
 from tuners.observers import recorder as history_recorder
 from tuners.results import json_values, measures
 from tuners.runners import holdout
@@ -61,12 +63,16 @@ class Tuner(keras_tuner_internals.Tuner):
         extra_objectives: Names of the search's objectives besides the oracle's; the
             measures among them (`tuners.results.measures`) are taken on each trained model and
             reported as metrics, and the `trial_end` record gives all their values.
+        reuse_models: Whether a configuration whose hypermodel declares its structure
+            trains on a pooled model of that structure (`model_pool`); False builds and
+            traces every model anew, as keras-tuner does.
         **kwargs: Passed to `keras_tuner.Tuner`.
     """
 
     def __init__(self, *args: Any, runner: Any = None, recorder: Any = None,
                  observers: Sequence[Any] = (), epoch_budget: Any = None,
-                 extra_objectives: Sequence[str] = (), **kwargs: Any) -> None:
+                 extra_objectives: Sequence[str] = (), reuse_models: bool = True,
+                 **kwargs: Any) -> None:
         self.runner = runner if runner is not None else holdout.Holdout()
         self.recorder = recorder if recorder is not None else history_recorder.Recorder()
         self.epoch_budget = epoch_budget
@@ -75,6 +81,7 @@ class Tuner(keras_tuner_internals.Tuner):
         self.extra_objectives = list(extra_objectives)
         self.overwrite = bool(kwargs.get("overwrite", False))
         self.recording: trial_recording.TrialRecording | None = None
+        self.model_pool = model_pool.ModelPool() if reuse_models else None
         self._awaiting_trial = False
         super().__init__(*args, **kwargs)
         for observer in self.observers:
@@ -119,6 +126,8 @@ class Tuner(keras_tuner_internals.Tuner):
                 if owned:
                     gc.unfreeze()
         finally:
+            if self.model_pool is not None:
+                self.model_pool.clear()
             for observer in self.observers:
                 observer.on_search_end(self)
 
@@ -172,16 +181,35 @@ class Tuner(keras_tuner_internals.Tuner):
         if recording is not None:
             recording.run += 1
             recording.model = None
-        results = super().build_and_fit(trial, *args, **kwargs)
+        try:
+            results = super().build_and_fit(trial, *args, **kwargs)
+        except BaseException:
+            if self.model_pool is not None:
+                self.model_pool.release(reusable=False)
+            raise
         measured = [name for name in self.extra_objectives if name in measures.MEASURED]
         if measured and recording is not None and recording.model is not None:
             values = measures.measure_model(
                 recording.model, measures.first_batch(kwargs.get("validation_data")), measured)
             recording.model = None
             results = measures.with_measures(results, values, self.oracle.objective.name)
+        # After the measures, which read the trained model: the next run may reuse it.
+        if self.model_pool is not None:
+            self.model_pool.release()
         for observer in self.observers:
             observer.on_run_end(self, trial)
         return results
+
+    def pool_key(self, hp: keras_tuner.HyperParameters) -> Any:
+        """The structure under which the running trial's model is pooled, or None.
+
+        None without a pool, outside a trial (`get_best_models` builds its own), under a
+        distribution strategy, and for a hypermodel that declares no structure.
+        """
+        if (self.model_pool is None or self.recording is None
+                or self.distribution_strategy is not None):
+            return None
+        return model_pool.structure_key(self.hypermodel, hp)
 
     def build_trial_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Builds a trial's model after one garbage collection, not keras-tuner's two.
@@ -193,8 +221,16 @@ class Tuner(keras_tuner_internals.Tuner):
         as TensorFlow's traced graphs pile up over a search (0.2 s early, 0.6 s after a
         few dozen trials on a 2-core CPU: `benchmarks/overhead.py`), so one is kept.
         A model that continues in memory needs neither (`EpochBudget.builds_anew`).
+
+        A configuration of a declared structure (`pool_key`) is built afresh without
+        clearing the session, which would empty TensorFlow's kernel cache that the pooled
+        models use, and then trains on the pooled model of its structure given the fresh
+        model's state (`model_pool.ModelPool.take`).
         """
-        if self.epoch_budget is None or self.epoch_budget.builds_anew(self, hp):
+        key = self.pool_key(hp)
+        if key is not None:
+            gc.collect()
+        elif self.epoch_budget is None or self.epoch_budget.builds_anew(self, hp):
             keras.backend.clear_session(free_memory=True)
         model = self.build_model(hp)
         if not isinstance(model, keras.Model):
@@ -209,6 +245,8 @@ class Tuner(keras_tuner_internals.Tuner):
         # distribution strategy Keras builds the optimizer in the strategy's scope itself.
         if self.distribution_strategy is None:
             kept_models.build_optimizer(model)
+        if key is not None:
+            model = self.model_pool.take(key, model)
         for observer in self.observers:
             observer.on_model_built(self, hp, model)
         return model

@@ -294,6 +294,10 @@ def _load_model(directory: pathlib.Path) -> Any:
     quiet.import_tensorflow()
     import keras
 
+    # The built-in models' dropout layers and optimizers are ktlab's own classes; importing
+    # their module registers them, so that Keras can load a model that uses them.
+    from hypermodels import held  # noqa: F401
+
     try:
         return keras.saving.load_model(directory / MODEL_FILE)
     except (ValueError, OSError, TypeError) as error:

@@ -11,7 +11,10 @@ the parent's checkpoint of the same fold (`tuners.runners.walk_forward`).
 With holdout validation, a promoted trial takes its parent's model from memory when this
 process trained it (`tuners.observers.kept_models`): the same checkpoint and a fresh optimizer,
 without building and tracing the model again. The part is also a trial observer
-(`tuners.observers.trial_observer`), which keeps and forgets those models as trials end.
+(`tuners.observers.trial_observer`), which keeps and forgets those models as trials end. A
+hypermodel that declares its structure needs no kept models: its promoted trials build
+their model, load the parent's checkpoint into it, and train on a pooled traced model
+given that state (`tuners.observers.model_pool`), as every other trial of it does.
 
 ```python
 oracle = keras_tuner.oracles.HyperbandOracle(objective="val_loss", max_epochs=9)
@@ -126,6 +129,9 @@ class EpochBudget(trial_observer.TrialObserver):
 
     def _keeps_models(self, tuner: Any, hp: keras_tuner.HyperParameters) -> bool:
         # Holdout only: a walk-forward trial trains one model per fold. Population-based
-        # training continues the optimizer's state and may change the hyperparameters.
+        # training continues the optimizer's state and may change the hyperparameters. A
+        # pooled model (`tuners.observers.model_pool`) serves promotions itself: the fresh
+        # model gets the parent's checkpoint, and the pooled one its state.
         return (self.keep_models and tuner.runner.folds is None
-                and tuner.distribution_strategy is None and "tuner/member" not in hp.values)
+                and tuner.distribution_strategy is None and "tuner/member" not in hp.values
+                and tuner.pool_key(hp) is None)

@@ -12,7 +12,9 @@ Two per-trial costs of a search on TensorFlow are tracing, not training
   checkpoint and traces it again. `KeptModels` keeps each finished trial's model while
   its oracle may still promote it, and hands it to the promoted trial with its traced
   training and validation functions. The tuner then skips `keras.backend.clear_session()`
-  too, which would empty TensorFlow's kernel cache that the kept model still uses.
+  too, which would empty TensorFlow's kernel cache that the kept model still uses. A
+  hypermodel that declares its `structure(hp)` needs none of this: every run of it,
+  promotions included, trains on a pooled traced model (`tuners.observers.model_pool`).
 
 A kept model continues exactly as a rebuilt one would: it gets the parent's checkpoint
 (the best epoch's weights, not the last epoch's), and its optimizer goes back to the
