@@ -11,8 +11,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
-from test_bad_input import PROBE
+from conftest import PROBE, make_prices, yahoo_csv
 
 from pipelines.config import load_config
 from pipelines.errors import ConfigError

@@ -11,8 +11,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
-from test_bad_input import KTLAB, PROBE
+from conftest import KTLAB, PROBE, make_prices, yahoo_csv
 from test_trial_status import keras_tuners_view, trial_statuses
 
 import tuners

@@ -15,8 +15,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
-from test_bad_input import PROBE
+from conftest import PROBE, make_prices, yahoo_csv
 
 from pipelines.cli import main
 from pipelines.parallel import local_workers, recycling

@@ -14,8 +14,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
-from test_bad_input import PROBE
+from conftest import PROBE, make_prices, yahoo_csv
 
 from pipelines.cli import main
 from pipelines.data import StockPipeline, make_stock_features, references, volatility
