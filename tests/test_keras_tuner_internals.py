@@ -356,3 +356,19 @@ def test_the_chief_scores_a_workers_stopped_trial(tmp_path):
     assert ended.best_step == 1
     saved = json.loads((tmp_path / "pin" / f"trial_{trial.trial_id}" / "trial.json").read_text())
     assert (saved["status"], saved["score"]) == ("STOPPED", pytest.approx(0.4))
+
+
+def test_keras_tuner_writes_its_state_files_whole(tmp_path):
+    """`oracle.json` and `trial.json` go through `utils.save_json`, which we make write a
+    temporary file and rename it: a process stopped mid-write leaves no file cut short."""
+    from keras_tuner.src import utils as keras_tuner_utils
+    from keras_tuner.src.engine import stateful
+
+    from tuners import keras_tuner_internals
+
+    assert keras_tuner_utils.save_json is keras_tuner_internals._save_json_whole
+    assert stateful.utils is keras_tuner_utils
+    path = tmp_path / "state.json"
+    assert keras_tuner_utils.save_json(str(path), {"trials": [1, 2]}) == '{"trials": [1, 2]}'
+    assert json.loads(path.read_text()) == {"trials": [1, 2]}
+    assert [item.name for item in tmp_path.iterdir()] == ["state.json"]

@@ -5,7 +5,8 @@ keras-tuner's public API (`Tuner.run_trial`, the `on_*` hooks, `Oracle.populate_
 building a trial's model with one garbage collection instead of two, continuing a
 parent trial's checkpoint, knowing where a trial's checkpoint lies, letting Bayesian
 optimization see a STOPPED (pruned) trial, and serving the oracle to distributed workers
-with a timeout and a stop on too many failures. Those uses sit
+with a timeout and a stop on too many failures, and writing its state files whole. Those
+uses sit
 here and nowhere else, so that an upgrade of keras-tuner past 1.4.x breaks in this module
 and in `tests/test_keras_tuner_internals.py`, which pins each behaviour relied on, not
 silently in the middle of a search.
@@ -31,13 +32,16 @@ class MyTuner(keras_tuner_internals.Tuner):
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
+from keras_tuner.src import utils as keras_tuner_utils
 
 # `keras_tuner.src.engine.tuner.maybe_compute_model_size`: keras-tuner's count of a model's
 # parameters for `max_model_size`, which it does not export; our `_try_build` copy must
@@ -335,3 +339,33 @@ def chief_may_exit(oracle: keras_tuner.Oracle) -> bool:
     from keras_tuner.src.distribute import oracle_chief
 
     return oracle_chief.exit_chief(oracle)
+
+
+def _save_json_whole(path: str, obj: Any) -> str:
+    """keras-tuner's `utils.save_json`, written to a temporary file and renamed into place.
+
+    keras-tuner writes `oracle.json` and each `trial.json` in place, so a process stopped
+    mid-write (Ctrl-C on a chief, a killed worker) leaves a file cut short that no resume
+    can read. A rename is atomic on one file system, so a reader sees the old file or the
+    new one, never half of one. Run directories are local paths.
+    """
+    text = json.dumps(obj)
+    temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(temporary, path)
+    return text
+
+
+def write_state_files_whole() -> None:
+    """Makes keras-tuner write its state files whole (`_save_json_whole`); idempotent.
+
+    `keras_tuner.src.utils.save_json` is the one writer that `Stateful.save` (the oracle,
+    every trial) and `Tuner.save` call, through the module attribute.
+    """
+    keras_tuner_utils.save_json = _save_json_whole
+
+
+# Every process that imports ktlab's tuners (the search, the chief, each worker) writes
+# keras-tuner's state whole from then on.
+write_state_files_whole()
