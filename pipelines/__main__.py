@@ -1,7 +1,5 @@
 """`python -m pipelines` runs the `ktlab` command line."""
 
-import sys
+from pipelines.cli import run
 
-from pipelines.cli import main
-
-sys.exit(main())
+run()

@@ -101,9 +101,11 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
         tuner = search.build_tuner(config, hypermodel, data, run, mirrored=mirrored)
         search.announce(config, data, run)
         search.seed_everything(config)
+        clock = summary.Stopwatch()  # The summary line says where the time went.
         try:
-            (searcher or search.search_here)(tuner, data, config, callbacks, run,
-                                             progress_bars=progress_bars)
+            with clock.step(clock.SEARCH):
+                (searcher or search.search_here)(tuner, data, config, callbacks, run,
+                                                 progress_bars=progress_bars)
             run.listener.prune_now()
             trials = artifacts.write_trials(run.dir)
             choice = artifacts.best_choice(tuner, run.dir)  # keras-tuner's best.
@@ -112,11 +114,15 @@ def run_search(config: Config, *, hypermodel: keras_tuner.HyperModel | None = No
             raise
         searched = Searched(config, data, tuner, trials, run.dir)
         for pick in picks:
-            choice = pick(searched, choice)
-        saved = artifacts.final_model(config, data, tuner, trials, choice)  # Refit or not.
-        result = artifacts.write_run(config, data, tuner, trials, choice, saved, run.dir,
-                                     started)
+            with clock.step(summary.step_name(pick)):
+                choice = pick(searched, choice)
+        with clock.step("refit" if config.run.refit else "best model"):
+            saved = artifacts.final_model(config, data, tuner, trials, choice)
+        with clock.step("test scores"):
+            result = artifacts.write_run(config, data, tuner, trials, choice, saved, run.dir,
+                                         started, clock.seconds)
         for report in reports:
-            report(result)
+            with clock.step(summary.step_name(report)):
+                report(result)
         return result
 

@@ -35,6 +35,9 @@ def process_state() -> dict:
         "keras-tuner environment": {name: os.environ.get(name)
                                     for name in tuner_distribution.ENVIRONMENT},
         "keras-tuner client timeout": oracle_client.TIMEOUT,
+        # The command line points JAX's compilation cache at the runs' folder.
+        "JAX cache environment": {name: os.environ.get(name)
+                                  for name in quiet.JAX_CACHE_VARIABLES},
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -40,7 +41,14 @@ def test_tune_random_writes_every_artifact_and_the_model_reproduces_its_score(
     assert sorted(path.name for path in run_dir.iterdir()) == ARTIFACTS
     trial_lines = [line for line in output.splitlines() if line.startswith("trial ")]
     assert len(trial_lines) == 3
-    assert "3 trials (0 failed)" in output
+    counts = next(line for line in output.splitlines() if line.startswith("3 trials"))
+    timed = re.fullmatch(r"3 trials \(0 failed\), \d+ epochs, search (\d+\.\d) s; after it "
+                         r"(\d+\.\d) s: (.+)", counts)
+    steps = dict(re.fullmatch(r"(.+) (\d+\.\d) s", part).groups()
+                 for part in timed[3].split(", "))
+    # Refit is on by default; 3 trials are too few for importances, which then take no time.
+    assert list(steps)[:3] == ["refit", "test scores", "plots"]
+    assert float(timed[2]) == pytest.approx(sum(map(float, steps.values())), abs=0.3)
 
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial_id": str})
     assert trials["trial_id"].tolist() == ["0", "1", "2"]

@@ -1,6 +1,14 @@
 # PYTHON_ARGCOMPLETE_OK (argcomplete completes `ktlab` only where its entry point says so.)
 """The `ktlab` command line: its commands (`commands`) and flags (`flags`)."""
 
-from pipelines.cli.commands import main
+from typing import NoReturn
 
-__all__ = ["main"]
+from pipelines.cli.commands import main
+from pipelines.run import quiet
+
+__all__ = ["main", "run"]
+
+
+def run() -> NoReturn:
+    """The `ktlab` executable: `main()`, then an exit that skips TensorFlow's teardown."""
+    quiet.end_process(main())

@@ -54,6 +54,7 @@ def _config_from_args(args: argparse.Namespace) -> config.Config:
 def _prepare(settings: config.Config) -> PreparedData:
     """Reads and checks the data before TensorFlow is imported (unless a user's model
     class must be imported to know which data it takes)."""
+    quiet.cache_jax_compilations(settings.run.output_dir)  # Before JAX is imported.
     if model_registry.is_reference(settings.model.name):
         quiet.import_tensorflow()
     prepared = build.make_pipeline(settings).prepare()
@@ -128,7 +129,8 @@ def _command_tune(args: argparse.Namespace) -> int:
     from pipelines.run import summary as report
 
     if args.quiet:
-        print(report.summary_table(result.trials, result.metrics))
+        print(report.summary_table(result.trials, result.metrics,
+                                   seconds=result.seconds_by_step))
         print(f"run directory: {result.run_dir}")
     return 0
 
@@ -312,9 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ktlab {args.command}: error: --verbose and --quiet exclude each other; pass "
               f"one", file=sys.stderr)
         return 2
-    # Called in-process (tests, notebooks), the command leaves logging and warnings as it
-    # found them.
-    with progress.logging_restored(), warnings.catch_warnings():
+    # Called in-process (tests, notebooks), the command leaves logging, warnings and the
+    # environment as it found them.
+    with (progress.logging_restored(), warnings.catch_warnings(),
+          quiet.environment_restored(quiet.JAX_CACHE_VARIABLES)):
         progress.show_progress(logging.WARNING if getattr(args, "quiet", False)
                                else logging.INFO, to_stdout=True)
         try:

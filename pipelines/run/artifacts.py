@@ -51,6 +51,8 @@ class RunResult:
             training + validation rows unless `run.refit` is off.
         model_data: The data `best_model` was trained on and is scaled for: the refit
             data (`prepared.refit_data()`), or `prepared` without refit.
+        seconds_by_step: The search's seconds and those of each step after it, in order
+            (`summary.Stopwatch`); the steps still running add theirs as they end.
     """
 
     run_dir: pathlib.Path
@@ -63,6 +65,7 @@ class RunResult:
     tuner: Any
     best_model: Any
     model_data: PreparedData | None = None
+    seconds_by_step: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def write_trials(run_dir: pathlib.Path) -> pd.DataFrame:
@@ -135,9 +138,10 @@ def final_model(config: Config, prepared: PreparedData, tuner: Any, trials: pd.D
 
 def write_run(config: Config, prepared: PreparedData, tuner: Any, trials: pd.DataFrame,
               choice: Choice, saved: SavedModel, run_dir: pathlib.Path,
-              started: float) -> RunResult:
+              started: float, seconds_by_step: dict[str, float] | None = None) -> RunResult:
     """Writes the model, its preprocessing, predictions and `metrics.json` (the last file of
-    a finished search) and returns the run's result."""
+    a finished search) and returns the run's result (`seconds_by_step` is kept in it, as
+    is, for the steps still to run)."""
     best_trial = tuner.oracle.trials[choice.trial_id]
     model, model_data = saved.model, saved.data
     model.save(run_dir / "best_model.keras")
@@ -180,7 +184,8 @@ def write_run(config: Config, prepared: PreparedData, tuner: Any, trials: pd.Dat
     return RunResult(run_dir=run_dir, config=config,
                      best_hyperparameters=best_trial.hyperparameters.values, metrics=metrics,
                      trials=trials, seconds=metrics["seconds"], prepared=prepared, tuner=tuner,
-                     best_model=model, model_data=model_data)
+                     best_model=model, model_data=model_data,
+                     seconds_by_step={} if seconds_by_step is None else seconds_by_step)
 
 
 def _search_model(tuner: Any, trial: Any, prepared: PreparedData, trials: pd.DataFrame) -> Any:

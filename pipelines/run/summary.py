@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -15,6 +18,52 @@ from tuners.results import objectives
 SHORT_NAMES = {"learning_rate": "lr", "batch_size": "batch", "num_layers": "layers",
                "dropout": "drop", "weight_decay": "wd", "optimizer": "opt",
                "activation": "act", "momentum": "mom", "lookback": "lookback"}
+
+
+class Stopwatch:
+    """The seconds of each named step of a run, in the order they ran.
+
+    `pipelines.recipe.run_search` times the search and each step after it, so that the
+    summary line says what a finished search still spends before it returns (the refit,
+    the test scores, the plots, the importances).
+    """
+
+    SEARCH = "search"
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Times the block as step `name` (added to any time it already has)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = (self.seconds.get(name, 0.0)
+                                  + time.perf_counter() - started)
+
+
+def step_name(step: Any) -> str:
+    """A pick or report step's name in the summary line: its module's (`plots`,
+    `importance`, `final retrain`), or its own for a step defined in a notebook."""
+    module = getattr(step, "__module__", None) or "__main__"
+    if module != "__main__":
+        return module.rsplit(".", 1)[-1].replace("_", " ")
+    return getattr(step, "__name__", type(step).__name__).removesuffix("_step")
+
+
+def timing_line(seconds: dict[str, float]) -> str:
+    """`search 26.5 s; after it 4.1 s: refit 0.5 s, test scores 1.1 s, ...`.
+
+    Steps under 0.05 s are left out of the list but counted in the total.
+    """
+    after = {name: value for name, value in seconds.items() if name != Stopwatch.SEARCH}
+    parts = ", ".join(f"{name} {value:.1f} s" for name, value in after.items()
+                      if value >= 0.05)
+    search = (f"search {seconds[Stopwatch.SEARCH]:.1f} s; "
+              if Stopwatch.SEARCH in seconds else "")
+    return f"{search}after it {sum(after.values()):.1f} s{': ' + parts if parts else ''}"
 
 
 def format_value(value: Any) -> str:
@@ -36,7 +85,8 @@ def format_hyperparameters(values: dict[str, Any]) -> str:
                     for name, value in values.items() if not name.startswith("tuner/"))
 
 
-def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -> str:
+def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5,
+                  seconds: dict[str, float] | None = None) -> str:
     """The summary logged after a search: counts, the best trials, and the scores.
 
     Args:
@@ -44,10 +94,13 @@ def summary_table(trials: pd.DataFrame, metrics: dict[str, Any], top: int = 5) -
         metrics: The contents of `metrics.json` (its `objective` and `direction` rank the
             trials).
         top: How many of the best trials to list.
+        seconds: The run's timed steps (`RunResult.seconds_by_step`); without them the
+            first line gives `metrics.json`'s seconds (the search and the evaluation).
     """
     objective = metrics["objective"]
+    timing = timing_line(seconds) if seconds else f"{metrics['seconds']:.0f} s"
     lines = ["", f"{len(trials)} trials ({metrics['failed_trials']} failed), "
-                 f"{metrics['epochs']} epochs, {metrics['seconds']:.0f} s"]
+                 f"{metrics['epochs']} epochs, {timing}"]
     # The ranking follows the one rule that chose the best model: a trial that diverged
     # after its first epoch keeps the score of the epochs before, but is no candidate.
     direction = metrics.get("direction") or objectives.objective_direction(objective)
@@ -135,7 +188,8 @@ def _scores(scores: dict[str, float]) -> str:
 
 def summary_step(result: Any) -> None:
     """The recipe's last step: logs the summary (and writes the final pick's `report.md`)."""
-    summary = summary_table(result.trials, result.metrics)
+    summary = summary_table(result.trials, result.metrics,
+                            seconds=result.seconds_by_step)
     if "final_pick" in result.metrics:
         final_pick.write_report(result.run_dir, summary)
     logger = logging.getLogger("ktlab")
