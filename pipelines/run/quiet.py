@@ -95,8 +95,8 @@ def cache_jax_compilations(output_dir: str | os.PathLike) -> None:
 
     Sets JAX's own environment variables, so it must run before JAX is imported (the
     command line calls it before it imports TensorFlow); on TensorFlow it changes nothing.
-    The default search on JAX took 62 s with an empty cache and 24 s with a full one
-    (`python benchmarks/backends.py`).
+    The default search on JAX took 55.4 s with an empty cache and 18.7 s with a full one
+    (the whole command 65.9 s and 28.4 s; `python benchmarks/backends.py`, 2026-12-04).
     """
     directory = pathlib.Path(output_dir).resolve() / JAX_CACHE_FOLDER
     for name, value in zip(JAX_CACHE_VARIABLES, (str(directory), JAX_CACHE_MIN_SECONDS),
