@@ -135,11 +135,13 @@ class SeriesPipeline:
         references = _references(values, frame.index, validation_start, horizon, season,
                                  self.lookback, scale_free)
         # The naive forecast that the model must beat is the best reference on the
-        # validation rows: chosen before the test rows are looked at.
-        best = min(references, key=lambda key: references[key].scores(
-            splits["validation"])["mse"])
-        baselines = {split: references[best].scores(splits[split])
-                     for split in ("validation", "test")}
+        # validation rows: chosen before the test rows are looked at. Each reference is
+        # scored on them once; the best one's scores are its validation baseline.
+        validation = {key: reference.scores(splits["validation"])
+                      for key, reference in references.items()}
+        best = min(validation, key=lambda key: validation[key]["mse"])
+        baselines = {"validation": validation[best],
+                     "test": references[best].scores(splits["test"])}
 
         def make_refit() -> PreparedData:
             refitted = builder.fit(0, test_start)
