@@ -118,7 +118,8 @@ class SeriesPipeline:
         if np.ptp(train_values) == 0:
             raise DataError(f"{name}: {target} is constant over the {validation_start} training "
                             f"steps; forecast a series that changes")
-        features, numeric, categorical = _features(frame, frequency.name, self.calendar)
+        features, numeric, categorical = make_series_features(frame, frequency.name,
+                                                              self.calendar)
         dropped = [column for column in constant_columns(features.iloc[:validation_start],
                                                          numeric) if column != target]
         numeric = [column for column in numeric if column not in dropped]
@@ -134,11 +135,13 @@ class SeriesPipeline:
         references = _references(values, frame.index, validation_start, horizon, season,
                                  self.lookback, scale_free)
         # The naive forecast that the model must beat is the best reference on the
-        # validation rows: chosen before the test rows are looked at.
-        best = min(references, key=lambda key: references[key].scores(
-            splits["validation"])["mse"])
-        baselines = {split: references[best].scores(splits[split])
-                     for split in ("validation", "test")}
+        # validation rows: chosen before the test rows are looked at. Each reference is
+        # scored on them once; the best one's scores are its validation baseline.
+        validation = {key: reference.scores(splits["validation"])
+                      for key, reference in references.items()}
+        best = min(validation, key=lambda key: validation[key]["mse"])
+        baselines = {"validation": validation[best],
+                     "test": references[best].scores(splits["test"])}
 
         def make_refit() -> PreparedData:
             refitted = builder.fit(0, test_start)
@@ -167,8 +170,8 @@ class SeriesPipeline:
         return prepared
 
     def _split_points(self, name: str, rows: int) -> tuple[int, int]:
-        test = _size(self.test_size, rows, "test_size")
-        validation = _size(self.validation_size, rows - test, "validation_size")
+        test = size(self.test_size, rows, "test_size")
+        validation = size(self.validation_size, rows - test, "validation_size")
         # A split holds at least one sample: lookback + horizon of its own rows.
         minimum = self.lookback + self.horizon
         if self.horizon >= test:
@@ -189,7 +192,14 @@ class SeriesPipeline:
                                   self.lookback + self.horizon, "steps")
 
 
-def _size(value: int | float, rows: int, key: str) -> int:
+def size(value: int | float, rows: int, key: str) -> int:
+    """The steps that a split setting (`key`) gives out of `rows`.
+
+    Returns whole steps as given, or a fraction in (0, 1) of `rows`, rounded; a float
+    outside (0, 1) raises a `ConfigError`. `SeriesPipeline` uses it to place the test and
+    validation splits, and `pipelines.run.predict_series` to find a run's own test steps
+    again.
+    """
     if isinstance(value, float):
         if not 0 < value < 1:
             raise ConfigError(f"{key} must be whole steps or a fraction in (0, 1), got {value}")
@@ -197,8 +207,16 @@ def _size(value: int | float, rows: int, key: str) -> int:
     return value
 
 
-def _features(frame: pd.DataFrame, frequency: str, calendar: bool,
-              ) -> tuple[pd.DataFrame, list[str], list[str]]:
+def make_series_features(frame: pd.DataFrame, frequency: str, calendar: bool,
+                         ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The feature rows of a series, as the model reads them.
+
+    Returns a copy of `frame` (the target and the other numeric columns) with, when
+    `calendar` is set, one text column per calendar attribute of `frequency` (`CALENDAR`),
+    together with the numeric column names and the calendar (categorical) column names.
+    `SeriesPipeline.prepare` builds its windows from them, and
+    `pipelines.run.predict_series` rebuilds them to forecast with a saved run.
+    """
     features = frame.copy()
     categorical = []
     if calendar:

@@ -50,7 +50,7 @@ def series_kind(source: str, date_column: str | None, target_column: str | None,
         # A missing or unreadable file: the price reader names the problem in its own words.
         return "prices"
     for layout in (sources.YAHOO_COLUMNS, sources.ALPHA_VANTAGE_COLUMNS, sources.OHLCV_COLUMNS):
-        if sources._standard_headers(pd.DataFrame(columns=header), layout):
+        if sources.standard_headers(pd.DataFrame(columns=header), layout):
             return "prices"
     # Two or more of open, high, low and close: a price file, perhaps missing a column,
     # which the price reader then names.
@@ -116,7 +116,7 @@ def load_series(source: str, *, date_column: str | None = None,
     if not features:
         others = []
     # The reader of price files parses dates and numbers and names the first bad cell.
-    parsed = sources._from_columns(raw, name, date_column, [target_column, *others])
+    parsed = sources.from_columns(raw, name, date_column, [target_column, *others])
     parsed.columns = [target_column, *others]
     frame = _ordered(parsed, name)
     frequency = frequencies.infer_frequency(frame.index, name)

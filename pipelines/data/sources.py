@@ -109,23 +109,23 @@ def load_stock_frame(
     notices = []
     if date_column is not None or target_column is not None:
         frame = _from_custom_layout(raw, name, date_column, target_column)
-    elif yahoo := _standard_headers(raw, YAHOO_COLUMNS):
+    elif yahoo := standard_headers(raw, YAHOO_COLUMNS):
         frame = _from_yahoo(raw.rename(columns=yahoo), name, _spellings(yahoo))
         notices.append(f"layout: Yahoo ({','.join(YAHOO_COLUMNS)}): Adj Close is the price, "
                        f"and Open, High, Low, Close are scaled to match it")
-    elif alpha_vantage := _standard_headers(raw, ALPHA_VANTAGE_COLUMNS):
-        frame = _from_columns(raw.rename(columns=alpha_vantage), name, "timestamp",
-                              ALPHA_VANTAGE_COLUMNS[1:], _spellings(alpha_vantage))
+    elif alpha_vantage := standard_headers(raw, ALPHA_VANTAGE_COLUMNS):
+        frame = from_columns(raw.rename(columns=alpha_vantage), name, "timestamp",
+                             ALPHA_VANTAGE_COLUMNS[1:], _spellings(alpha_vantage))
         notices.append(f"layout: Alpha Vantage ({','.join(ALPHA_VANTAGE_COLUMNS)}): close is "
                        f"the price")
     # Yahoo's headers contain these too, so this layout is only tried after Yahoo's; the
     # longer variant comes first so that OpenInt is kept rather than silently ignored.
-    elif ohlcv := (_standard_headers(raw, OHLCV_OPENINT_COLUMNS)
-                   or _standard_headers(raw, OHLCV_COLUMNS)):
+    elif ohlcv := (standard_headers(raw, OHLCV_OPENINT_COLUMNS)
+                   or standard_headers(raw, OHLCV_COLUMNS)):
         layout = OHLCV_OPENINT_COLUMNS if len(ohlcv) == len(OHLCV_OPENINT_COLUMNS) else (
             OHLCV_COLUMNS)
-        frame = _from_columns(raw.rename(columns=ohlcv), name, "Date", layout[1:],
-                              _spellings(ohlcv))
+        frame = from_columns(raw.rename(columns=ohlcv), name, "Date", layout[1:],
+                             _spellings(ohlcv))
         notices.append(f"layout: {','.join(layout)} (no Adj Close): Close is the price")
     else:
         raise DataError(
@@ -173,7 +173,7 @@ def _load_bundled_ticker(ticker: str) -> pd.DataFrame:
 
 
 def _from_yahoo(raw: pd.DataFrame, name: str, spellings: dict[str, str]) -> pd.DataFrame:
-    frame = _from_columns(raw, name, "Date", YAHOO_COLUMNS[1:], spellings)
+    frame = from_columns(raw, name, "Date", YAHOO_COLUMNS[1:], spellings)
     # Yahoo's open/high/low/close are not split-adjusted; its Adj Close is. Scaling every
     # price by the same ratio keeps a split from looking like a crash.
     ratio = frame.pop("adj close") / frame["close"]
@@ -182,11 +182,12 @@ def _from_yahoo(raw: pd.DataFrame, name: str, spellings: dict[str, str]) -> pd.D
     return frame
 
 
-def _standard_headers(raw: pd.DataFrame, layout: tuple[str, ...]) -> dict[str, str]:
+def standard_headers(raw: pd.DataFrame, layout: tuple[str, ...]) -> dict[str, str]:
     """Maps headers such as `adj_close` or `DATE` to `layout`'s spelling.
 
-    Returns:
-        The renaming when every column of `layout` is present exactly once, else {}.
+    Returns the renaming when every column of `layout` is present exactly once, else {}.
+    `load_stock_frame` uses it to recognise the Yahoo, Alpha Vantage and OHLCV layouts, and
+    `series_sources.series_kind` to tell a price file from any other series.
     """
     known = {header.lower(): header for header in layout}
     mapping = {}
@@ -199,7 +200,7 @@ def _standard_headers(raw: pd.DataFrame, layout: tuple[str, ...]) -> dict[str, s
 
 
 def _spellings(mapping: dict[str, str]) -> dict[str, str]:
-    """Inverts a `_standard_headers` renaming, so that messages name the file's own header."""
+    """Inverts a `standard_headers` renaming, so that messages name the file's own header."""
     return {standard: header for header, standard in mapping.items()}
 
 
@@ -230,13 +231,17 @@ def _from_custom_layout(raw: pd.DataFrame, name: str, date_column: str | None,
     numeric_others = [column for column in others
                       if pd.to_numeric(renamed[column].replace(list(MISSING_MARKERS), np.nan),
                                        errors="coerce").notna().mean() > 0.95]
-    return _from_columns(renamed, name, date_column, ["close", *numeric_others])
+    return from_columns(renamed, name, date_column, ["close", *numeric_others])
 
 
-def _from_columns(raw: pd.DataFrame, name: str, date_column: str,
-                  value_columns: tuple[str, ...] | list[str],
-                  spellings: dict[str, str] | None = None) -> pd.DataFrame:
+def from_columns(raw: pd.DataFrame, name: str, date_column: str,
+                 value_columns: tuple[str, ...] | list[str],
+                 spellings: dict[str, str] | None = None) -> pd.DataFrame:
     """Parses the dates and the numbers of `raw`, naming the first bad cell of each kind.
+
+    Returns a float frame indexed by the dates (`date`), one lower-case column per value
+    column; a cell that cannot be read raises a `DataError` naming it. The price readers
+    here use it for every layout, and `series_sources.load_series` for any other series.
 
     Args:
         raw: The file's text, with the recognised headers renamed to a layout's spelling.

@@ -39,7 +39,7 @@ def series_forecast(data: dict[str, Any], saved: dict[str, Any], source: str, *,
         source, date_column=data["date_column"], target_column=data["target_column"],
         fill=data["fill"], feature_columns=data["feature_columns"], features=data["features"])
     frequency = frame.attrs["frequency"]
-    features, _, _ = series._features(frame, frequency.name, data["calendar"])
+    features, _, _ = series.make_series_features(frame, frequency.name, data["calendar"])
     preprocessor = saved["preprocessor"]
     missing = [column for column in preprocessor.feature_names_in_ if column not in features]
     if missing:
@@ -52,8 +52,8 @@ def series_forecast(data: dict[str, Any], saved: dict[str, Any], source: str, *,
                         f"{lookback}; pass a longer series")
     origins = np.arange(lookback - 1, len(rows))
     if own:
-        test = series._size(data["test_size"] if data["test_size"] is not None
-                            else series.DEFAULT_TEST, len(rows), "test_size")
+        test = series.size(data["test_size"] if data["test_size"] is not None
+                           else series.DEFAULT_TEST, len(rows), "test_size")
         origins = origins[origins >= len(rows) - test + lookback - 1]
     windows = np.stack([rows[origin - lookback + 1:origin + 1] for origin in origins])
     outputs = np.asarray(predict(windows), dtype="float64").reshape(len(origins), horizon)
