@@ -30,30 +30,38 @@ class Worker:
 
 
 @contextlib.contextmanager
-def environment(worker: Worker | None = None) -> Iterator[None]:
-    """Sets keras-tuner's variables for `worker`, or clears them, and restores them after."""
-    saved = {name: os.environ.get(name) for name in ENVIRONMENT}
-    for name in ENVIRONMENT:
-        os.environ.pop(name, None)
-    timeout: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if worker is not None:
-        os.environ["KERASTUNER_ORACLE_IP"] = worker.host
-        os.environ["KERASTUNER_ORACLE_PORT"] = str(worker.port)
-        os.environ["KERASTUNER_TUNER_ID"] = worker.tuner_id
-        from tuners import keras_tuner_internals
-
-        # keras-tuner waits an hour for each answer; a worker whose chief is gone gives up
-        # after its chief timeout instead. The chief answers every request in milliseconds.
-        timeout = keras_tuner_internals.chief_timeout(worker.chief_timeout)
+def environment_restored(names: tuple[str, ...]) -> Iterator[None]:
+    """Puts the environment variables `names` back as they were when the block ends."""
+    saved = {name: os.environ.get(name) for name in names}
     try:
-        with timeout:
-            yield
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.contextmanager
+def environment(worker: Worker | None = None) -> Iterator[None]:
+    """Sets keras-tuner's variables for `worker`, or clears them, and restores them after."""
+    with environment_restored(ENVIRONMENT):
+        for name in ENVIRONMENT:
+            os.environ.pop(name, None)
+        timeout: contextlib.AbstractContextManager = contextlib.nullcontext()
+        if worker is not None:
+            os.environ["KERASTUNER_ORACLE_IP"] = worker.host
+            os.environ["KERASTUNER_ORACLE_PORT"] = str(worker.port)
+            os.environ["KERASTUNER_TUNER_ID"] = worker.tuner_id
+            from tuners import keras_tuner_internals
+
+            # keras-tuner waits an hour for each answer; a worker whose chief is gone gives
+            # up after its chief timeout instead. The chief answers every request in
+            # milliseconds.
+            timeout = keras_tuner_internals.chief_timeout(worker.chief_timeout)
+        with timeout:
+            yield
 
 
 def is_failure_limit(error: BaseException) -> bool:

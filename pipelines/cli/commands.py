@@ -34,6 +34,7 @@ from pipelines.data import PreparedData
 from pipelines.errors import ConfigError, KtlabError
 from pipelines.parallel import distributed
 from pipelines.run import build, progress, quiet, run_dir
+from tuners import distribution as tuner_distribution
 from tuners.plans import schedule, schedule_report
 
 
@@ -317,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     # Called in-process (tests, notebooks), the command leaves logging, warnings and the
     # environment as it found them.
     with (progress.logging_restored(), warnings.catch_warnings(),
-          quiet.environment_restored(quiet.JAX_CACHE_VARIABLES)):
+          tuner_distribution.environment_restored(quiet.JAX_CACHE_VARIABLES)):
         progress.show_progress(logging.WARNING if getattr(args, "quiet", False)
                                else logging.INFO, to_stdout=True)
         try:

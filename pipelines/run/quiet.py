@@ -104,20 +104,6 @@ def cache_jax_compilations(output_dir: str | os.PathLike) -> None:
         os.environ.setdefault(name, value)
 
 
-@contextlib.contextmanager
-def environment_restored(names: tuple[str, ...]) -> Iterator[None]:
-    """Puts the environment variables `names` back as they were when the block ends."""
-    saved = {name: os.environ.get(name) for name in names}
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 # The exit code `end_process` was given; None until a command line's process ends.
 _exit_code: int | None = None
 
