@@ -45,6 +45,21 @@ def write_csv(tmp_path: pathlib.Path):
     return write
 
 
+# Two LSTM structures of a few units: the search space of the multi-process tests.
+TINY_SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
+
+
+@pytest.fixture
+def tiny_search_flags(tmp_path: pathlib.Path) -> list[str]:
+    """Flags for seconds-long LSTM trials on 160 days written as a Yahoo CSV, with their
+    runs in `tmp_path/runs`: the set-up of the resume, worker and distributed tests."""
+    path = tmp_path / "prices.csv"
+    path.write_text(yahoo_csv(make_prices(160)))
+    return ["--data", str(path), "--lookback", "5", "--test-size", "20",
+            "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
+            "--search-space", TINY_SPACE]
+
+
 def yahoo_csv(frame: pd.DataFrame, adjust: float = 1.0) -> str:
     """A Yahoo-format CSV of `frame`, whose Adj Close is `adjust` times the close."""
     rows = ["Date,Open,High,Low,Close,Adj Close,Volume"]

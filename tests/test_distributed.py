@@ -19,7 +19,6 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
 
 import tuners
 from pipelines.cli import main
@@ -29,7 +28,6 @@ from tuners.observers import checkpoints
 from tuners.plans import schedule
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
-SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
 DEADLINE_SECONDS = 240
 
 
@@ -40,12 +38,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def tiny_flags(tmp_path) -> list[str]:
-    path = tmp_path / "prices.csv"
-    path.write_text(yahoo_csv(make_prices(160)))
-    return ["--data", str(path), "--lookback", "5", "--test-size", "20",
-            "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
-            "--search-space", SPACE, "--run-name", "shared"]
+def tiny_flags(tiny_search_flags) -> list[str]:
+    return [*tiny_search_flags, "--run-name", "shared"]
 
 
 class Processes:

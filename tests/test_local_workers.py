@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
+from conftest import TINY_SPACE
 
 from hypermodels import registry as model_registry
 from pipelines import config
@@ -26,17 +26,10 @@ from pipelines.parallel import local_workers, registrations
 from tuners import registry as tuner_registry
 from tuners.plans import schedule
 
-SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
-
 
 @pytest.fixture
-def tiny_flags(tmp_path) -> list[str]:
-    path = tmp_path / "prices.csv"
-    path.write_text(yahoo_csv(make_prices(160)))
-    return ["--data", str(path), "--lookback", "5", "--test-size", "20",
-            "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
-            "--search-space", SPACE, "--run-name", "shared", "--max-epochs", "2",
-            "--factor", "2"]
+def tiny_flags(tiny_search_flags) -> list[str]:
+    return [*tiny_search_flags, "--run-name", "shared", "--max-epochs", "2", "--factor", "2"]
 
 
 def trial_ends(path) -> set[str]:
@@ -256,7 +249,7 @@ def test_a_worker_that_fails_stops_the_chief_and_the_other_workers(tiny_flags, t
     settings = config.load_config(None, {
         "data": {"source": tiny_flags[1], "lookback": 5, "test_size": 20,
                  "validation_size": 20},
-        "model": {"search_space": json.loads(SPACE)},
+        "model": {"search_space": json.loads(TINY_SPACE)},
         "tuner": {"max_epochs": 2, "factor": 2},
         # No replacement: the first death stops the search (`test_worker_replacement.py`).
         "run": {"output_dir": str(tmp_path / "runs"), "run_name": "shared",

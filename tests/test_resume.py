@@ -17,7 +17,7 @@ import time
 import keras
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
+from conftest import TINY_SPACE
 
 import tuners
 from pipelines.cli import main
@@ -26,17 +26,11 @@ from tuners.observers import checkpoints
 from tuners.plans import schedule
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
-SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
 
 
 @pytest.fixture
-def tiny_flags(tmp_path) -> list[str]:
-    """Flags for seconds-long LSTM trials on 160 days written as a Yahoo CSV."""
-    path = tmp_path / "prices.csv"
-    path.write_text(yahoo_csv(make_prices(160)))
-    return ["--data", str(path), "--lookback", "5", "--test-size", "20",
-            "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
-            "--search-space", SPACE]
+def tiny_flags(tiny_search_flags) -> list[str]:
+    return tiny_search_flags
 
 
 def best_chain(trials: pd.DataFrame, best: str) -> list[str]:
@@ -190,7 +184,7 @@ def test_resuming_with_other_settings_or_a_wrong_directory_is_refused(tiny_flags
                                                                       capsys):
     run_dir = tmp_path / "runs" / "unfinished"
     run_dir.mkdir(parents=True)
-    saved = {"data": {"lookback": 5}, "model": {"search_space": json.loads(SPACE)},
+    saved = {"data": {"lookback": 5}, "model": {"search_space": json.loads(TINY_SPACE)},
              "tuner": {"name": "random", "max_trials": 5, "max_epochs": 2},
              "run": {"seed": 42}}
     from pipelines.config import load_config

@@ -19,23 +19,15 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import make_prices, yahoo_csv
 
 import tuners
 from pipelines.cli import main
 from pipelines.parallel import local_workers, replacement
 
-SPACE = '{"units": [4, 8], "num_layers": [1, 1], "batch_size": [16]}'
-
 
 @pytest.fixture
-def tiny_flags(tmp_path) -> list[str]:
-    path = tmp_path / "prices.csv"
-    path.write_text(yahoo_csv(make_prices(160)))
-    return ["--data", str(path), "--lookback", "5", "--test-size", "20",
-            "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
-            "--search-space", SPACE, "--run-name", "shared", "--tuner", "random",
-            "--no-refit"]
+def tiny_flags(tiny_search_flags) -> list[str]:
+    return [*tiny_search_flags, "--run-name", "shared", "--tuner", "random", "--no-refit"]
 
 
 def read_records(path: pathlib.Path) -> list[dict]:
