@@ -78,3 +78,13 @@ def test_a_process_ended_after_tensorflow_keeps_its_code_its_output_and_its_atex
     assert completed.stdout == "printed before the end"
     assert completed.stderr == ""
     assert marker.read_text() == "atexit ran"
+
+
+def test_the_backends_benchmark_reads_the_summary_line(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import backends  # benchmarks/backends.py
+
+    line = "23 trials (0 failed), 63 epochs, " + timing_line(
+        {"search": 26.54, "best model": 0.48, "test scores": 1.14, "plots": 0.93})
+    timing = backends.TIMING.search(line)
+    assert (timing["search"], timing["after"]) == ("26.5", "2.5")
