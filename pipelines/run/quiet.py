@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import os
 import pathlib
@@ -91,17 +92,35 @@ JAX_CACHE_VARIABLES = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_CO
 
 
 def cache_jax_compilations(output_dir: str | os.PathLike) -> None:
-    """Keeps JAX's compilations in `OUTPUT_DIR/.jax-cache`, unless the user set a cache.
+    """Keeps JAX's compilations in `OUTPUT_DIR/.jax-cache` when Keras will run on JAX and
+    the user named no cache of their own.
 
-    Sets JAX's own environment variables, so it must run before JAX is imported (the
-    command line calls it before it imports TensorFlow); on TensorFlow it changes nothing.
-    The default search on JAX took 55.4 s with an empty cache and 18.7 s with a full one
-    (the whole command 65.9 s and 28.4 s; `python benchmarks/backends.py`, 2026-12-04).
+    Sets JAX's own environment variables, which JAX reads when it is imported, so it does
+    nothing once JAX is (a notebook that already imported Keras keeps its settings), and
+    nothing on TensorFlow (which may import JAX too, where it is installed). The default
+    search on JAX took 55.4 s with an empty cache and 18.7 s with a full one (the whole
+    command 65.9 s and 28.4 s; `python benchmarks/backends.py`, 2026-12-04).
     """
+    if "jax" in sys.modules or _keras_backend() != "jax":
+        return
+    if JAX_CACHE_VARIABLES[0] in os.environ:
+        return
     directory = pathlib.Path(output_dir).resolve() / JAX_CACHE_FOLDER
-    for name, value in zip(JAX_CACHE_VARIABLES, (str(directory), JAX_CACHE_MIN_SECONDS),
-                           strict=True):
-        os.environ.setdefault(name, value)
+    os.environ[JAX_CACHE_VARIABLES[0]] = str(directory)
+    os.environ.setdefault(JAX_CACHE_VARIABLES[1], JAX_CACHE_MIN_SECONDS)
+
+
+def _keras_backend() -> str:
+    """The backend Keras will load, read as Keras reads it (`KERAS_BACKEND`, else the
+    `backend` of `KERAS_HOME/keras.json` or `~/.keras/keras.json`), without importing
+    Keras, which would import TensorFlow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = pathlib.Path(os.environ.get("KERAS_HOME") or pathlib.Path.home() / ".keras")
+    try:
+        return str(json.loads((home / "keras.json").read_text()).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 # The exit code `end_process` was given; None until a command line's process ends.
@@ -127,9 +146,18 @@ def end_process(code: int) -> NoReturn:
 
 @atexit.register
 def _end_without_teardown() -> None:
-    if _exit_code is None or "tensorflow" not in sys.modules:
+    # Not where a host process caught the SystemExit and lives on (`%run` in an IPython
+    # shell, a test): its own exit must run as usual. Keras imports IPython's package
+    # wherever it is installed, so a shell is told by `get_ipython()`.
+    ipython = sys.modules.get("IPython")
+    if (_exit_code is None or "tensorflow" not in sys.modules or "pytest" in sys.modules
+            or (ipython is not None and getattr(ipython, "get_ipython", lambda: None)())):
         return
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return  # A closed pipe: Python's own exit reports it, as without this hook.
     os._exit(_exit_code)
