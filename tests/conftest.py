@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
@@ -58,6 +59,37 @@ def tiny_search_flags(tmp_path: pathlib.Path) -> list[str]:
     return ["--data", str(path), "--lookback", "5", "--test-size", "20",
             "--validation-size", "20", "--output-dir", str(tmp_path / "runs"),
             "--search-space", TINY_SPACE]
+
+
+def read_records(path: pathlib.Path) -> list[dict]:
+    """The complete records of a histories file; a line being written, or left half
+    written by a killed writer, is left out."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+# A stand-in worker process that reaches the chief at {address}, writes a crash to its
+# log {log} in the run directory and exits with 3: a worker that died mid-search.
+CRASHING_WORKER = r"""
+import pathlib, socket, sys, time
+host, port = {address!r}.split(":")
+while True:
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+log = pathlib.Path({log!r})
+log.parent.mkdir(parents=True, exist_ok=True)
+with open(log, "a") as handle:
+    handle.write("Traceback (most recent call last):\nMemoryError: out of memory\n")
+sys.exit(3)
+"""
 
 
 def yahoo_csv(frame: pd.DataFrame, adjust: float = 1.0) -> str:

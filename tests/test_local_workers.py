@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import TINY_SPACE
+from conftest import CRASHING_WORKER, TINY_SPACE
 
 from hypermodels import registry as model_registry
 from pipelines import config
@@ -208,23 +208,9 @@ def test_bad_workers_settings_are_one_line(tiny_flags, tmp_path, capsys, flags, 
     assert not (tmp_path / "runs").exists()
 
 
-# A worker that fails at once, before the chief listens; one that fails once the chief
-# listens, with a log in the run directory; and one that sleeps until it is stopped.
+# A worker that fails at once, before the chief listens (one that fails once the chief
+# listens is conftest's CRASHING_WORKER); and one that sleeps until it is stopped.
 FAILS_AT_ONCE = "import sys; print('worker: error: no GPU left'); sys.exit(3)"
-FAILS_LATER = r"""
-import pathlib, socket, sys, time
-host, port = {address!r}.split(":")
-while True:
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-        break
-    except OSError:
-        time.sleep(0.05)
-log = pathlib.Path({log!r})
-log.parent.mkdir(parents=True, exist_ok=True)
-log.write_text("Traceback (most recent call last):\nMemoryError: out of memory\n")
-sys.exit(3)
-"""
 SLEEPS = "import time; time.sleep(600)"
 
 
@@ -237,7 +223,7 @@ def test_a_worker_that_fails_stops_the_chief_and_the_other_workers(tiny_flags, t
 
     def command(self, settings, distribution, name):
         failing = (FAILS_AT_ONCE if when == "at_once" else
-                   FAILS_LATER.format(address=distribution.address, log=str(log)))
+                   CRASHING_WORKER.format(address=distribution.address, log=str(log)))
         return [sys.executable, "-c", failing if name == "worker-1" else SLEEPS]
 
     def recorded_launch(self, settings, distribution):

@@ -17,7 +17,7 @@ import time
 import keras
 import pandas as pd
 import pytest
-from conftest import TINY_SPACE
+from conftest import TINY_SPACE, read_records
 
 import tuners
 from pipelines.cli import main
@@ -38,16 +38,6 @@ def best_chain(trials: pd.DataFrame, best: str) -> list[str]:
     parent = trials.set_index("trial_id").loc[best, "parent_trial_id"]
     return sorted([best] if pd.isna(parent) else [best, parent])
 
-
-def read_records(path: pathlib.Path) -> list[dict]:
-    """The complete records of a histories file (a killed writer may leave half a line)."""
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
 
 
 def running_trial(records: list[dict]) -> str | None:

@@ -19,6 +19,7 @@ import time
 
 import pandas as pd
 import pytest
+from conftest import CRASHING_WORKER, read_records
 
 import tuners
 from pipelines.cli import main
@@ -29,16 +30,6 @@ from pipelines.parallel import local_workers, replacement
 def tiny_flags(tiny_search_flags) -> list[str]:
     return [*tiny_search_flags, "--run-name", "shared", "--tuner", "random", "--no-refit"]
 
-
-def read_records(path: pathlib.Path) -> list[dict]:
-    """The complete records of a histories file; a line being written is left out."""
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
 
 
 def unfinished_epochs(path: pathlib.Path) -> tuple[str | None, int]:
@@ -147,23 +138,7 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_recorded_once(tiny_
         "ktlab: worker worker-1 of the chief at")
 
 
-# A stand-in worker that reaches the chief, writes a line to its log in the run directory
-# and crashes; and one that sleeps until it is stopped.
-CRASHES = r"""
-import pathlib, socket, sys, time
-host, port = {address!r}.split(":")
-while True:
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-        break
-    except OSError:
-        time.sleep(0.05)
-log = pathlib.Path({log!r})
-log.parent.mkdir(parents=True, exist_ok=True)
-with open(log, "a") as handle:
-    handle.write("Traceback (most recent call last):\nMemoryError: out of memory\n")
-sys.exit(3)
-"""
+# A stand-in worker that sleeps until it is stopped.
 SLEEPS = "import time; time.sleep(600)"
 
 
@@ -174,7 +149,7 @@ def test_a_worker_that_dies_once_too_often_stops_the_search_in_one_line(tiny_fla
     launch = local_workers.WorkerPool.launch
 
     def command(self, settings, distribution, name):
-        crashes = CRASHES.format(address=distribution.address, log=str(log))
+        crashes = CRASHING_WORKER.format(address=distribution.address, log=str(log))
         return [sys.executable, "-c", crashes if name == "worker-1" else SLEEPS]
 
     def recorded_launch(self, settings, distribution):
