@@ -7,6 +7,8 @@ import os
 import pathlib
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,6 +92,28 @@ with open(log, "a") as handle:
     handle.write("Traceback (most recent call last):\nMemoryError: out of memory\n")
 sys.exit(3)
 """
+
+
+def use_stand_in_workers(monkeypatch, worker_one: Callable[[Any], str],
+                         others: str = "import time; time.sleep(600)") -> list:
+    """Makes `ktlab tune --workers N` start stand-ins: `python -c worker_one(distribution)`
+    as worker-1 and `python -c others` as the rest. Returns the list that each launched
+    `WorkerPool` is appended to."""
+    from pipelines.parallel import local_workers
+
+    pools = []
+    launch = local_workers.WorkerPool.launch
+
+    def command(self, settings, distribution, name):
+        return [sys.executable, "-c", worker_one(distribution) if name == "worker-1" else others]
+
+    def recorded_launch(self, settings, distribution):
+        pools.append(self)
+        launch(self, settings, distribution)
+
+    monkeypatch.setattr(local_workers.WorkerPool, "command", command)
+    monkeypatch.setattr(local_workers.WorkerPool, "launch", recorded_launch)
+    return pools
 
 
 def yahoo_csv(frame: pd.DataFrame, adjust: float = 1.0) -> str:

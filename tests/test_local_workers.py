@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import CRASHING_WORKER, TINY_SPACE
+from conftest import CRASHING_WORKER, TINY_SPACE, use_stand_in_workers
 
 from hypermodels import registry as model_registry
 from pipelines import config
@@ -209,29 +209,17 @@ def test_bad_workers_settings_are_one_line(tiny_flags, tmp_path, capsys, flags, 
 
 
 # A worker that fails at once, before the chief listens (one that fails once the chief
-# listens is conftest's CRASHING_WORKER); and one that sleeps until it is stopped.
+# listens is conftest's CRASHING_WORKER).
 FAILS_AT_ONCE = "import sys; print('worker: error: no GPU left'); sys.exit(3)"
-SLEEPS = "import time; time.sleep(600)"
 
 
 @pytest.mark.parametrize("when", ["at_once", "later"])
 def test_a_worker_that_fails_stops_the_chief_and_the_other_workers(tiny_flags, tmp_path,
                                                                    monkeypatch, when):
     log = tmp_path / "runs" / "shared" / "workers" / "worker-1.log"
-    pools = []
-    launch = local_workers.WorkerPool.launch
-
-    def command(self, settings, distribution, name):
-        failing = (FAILS_AT_ONCE if when == "at_once" else
-                   CRASHING_WORKER.format(address=distribution.address, log=str(log)))
-        return [sys.executable, "-c", failing if name == "worker-1" else SLEEPS]
-
-    def recorded_launch(self, settings, distribution):
-        pools.append(self)
-        launch(self, settings, distribution)
-
-    monkeypatch.setattr(local_workers.WorkerPool, "command", command)
-    monkeypatch.setattr(local_workers.WorkerPool, "launch", recorded_launch)
+    pools = use_stand_in_workers(monkeypatch, lambda distribution: (
+        FAILS_AT_ONCE if when == "at_once" else
+        CRASHING_WORKER.format(address=distribution.address, log=str(log))))
     settings = config.load_config(None, {
         "data": {"source": tiny_flags[1], "lookback": 5, "test_size": 20,
                  "validation_size": 20},

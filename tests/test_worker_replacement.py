@@ -19,11 +19,11 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import CRASHING_WORKER, read_records
+from conftest import CRASHING_WORKER, read_records, use_stand_in_workers
 
 import tuners
 from pipelines.cli import main
-from pipelines.parallel import local_workers, replacement
+from pipelines.parallel import replacement
 
 
 @pytest.fixture
@@ -138,26 +138,11 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_recorded_once(tiny_
         "ktlab: worker worker-1 of the chief at")
 
 
-# A stand-in worker that sleeps until it is stopped.
-SLEEPS = "import time; time.sleep(600)"
-
-
 def test_a_worker_that_dies_once_too_often_stops_the_search_in_one_line(tiny_flags, tmp_path,
                                                                         monkeypatch, capsys):
     log = tmp_path / "runs" / "shared" / "workers" / "worker-1.log"
-    pools = []
-    launch = local_workers.WorkerPool.launch
-
-    def command(self, settings, distribution, name):
-        crashes = CRASHING_WORKER.format(address=distribution.address, log=str(log))
-        return [sys.executable, "-c", crashes if name == "worker-1" else SLEEPS]
-
-    def recorded_launch(self, settings, distribution):
-        pools.append(self)
-        launch(self, settings, distribution)
-
-    monkeypatch.setattr(local_workers.WorkerPool, "command", command)
-    monkeypatch.setattr(local_workers.WorkerPool, "launch", recorded_launch)
+    pools = use_stand_in_workers(monkeypatch, lambda distribution: CRASHING_WORKER.format(
+        address=distribution.address, log=str(log)))
 
     code = main(["tune", *tiny_flags, "--max-epochs", "2", "--workers", "2",
                  "--max-worker-restarts", "2"])
